@@ -1,0 +1,1 @@
+"""Scrapy project: settings, items, pipelines, middlewares and pure extractors."""

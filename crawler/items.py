@@ -1,0 +1,41 @@
+"""The record that travels from extractors through the pipelines into SQLite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ReviewItem:
+    """One review as found on a page.
+
+    Extractors fill the raw fields; the normalise pipeline fills the derived ones
+    (rating, published_at, date_precision, language, cleaned body) and the dedupe
+    pipeline assigns ``id``.
+    """
+
+    # raw, as extracted
+    body: str | None = None
+    title: str | None = None
+    author: str | None = None
+    site_review_id: str | None = None
+    rating_value: float | None = None
+    rating_min: float | None = None   # worstRating; defaults to 1 for star scales
+    rating_max: float | None = None   # bestRating; defaults to 5 when unknown
+    date_raw: str | None = None
+    url: str | None = None            # page the review was found on
+    extractor: str | None = None      # jsonld, microdata, rdfa, embedded_json, layout:NAME
+    # context, set by the spider
+    source_id: str | None = None
+    brand_id: str | None = None
+    crawled_at: str | None = None     # ISO timestamp of the response, anchors relative dates
+    # derived by pipelines
+    id: str | None = None
+    body_hash: str | None = None
+    author_hash: str | None = None
+    rating: float | None = None
+    published_at: str | None = None
+    date_precision: str = "missing"
+    language: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""CLI subcommands, one module per stage; each only parses and calls the library."""

@@ -1,0 +1,1 @@
+"""Spiders: navigation only; extraction lives in crawler.extractors."""
