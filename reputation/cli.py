@@ -7,7 +7,7 @@ Subcommands live in reputation/commands/ and are imported only when used, so
 from __future__ import annotations
 
 import importlib
-import sys
+import importlib.util
 from typing import Any
 
 import click
@@ -85,4 +85,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

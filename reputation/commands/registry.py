@@ -1,0 +1,48 @@
+"""`reputation init` and `reputation vendors load`."""
+
+from __future__ import annotations
+
+import click
+
+from reputation.commands.common import open_db
+from reputation.db import schema_version
+from reputation.registry import load_registry
+
+
+@click.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the database (or upgrade it to the current schema)."""
+    db = open_db(ctx)
+    click.echo(f"{ctx.find_root().obj['db_path']}: schema version {schema_version(db)}")
+
+
+@click.group()
+def vendors() -> None:
+    """Manage the registry of vendors, brands, engagements and sources."""
+
+
+@vendors.command("load")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def load(ctx: click.Context, file: str) -> None:
+    """Validate FILE and upsert it; a file with any mistake changes nothing."""
+    db = open_db(ctx)
+    summary = load_registry(db, file)
+    click.echo(
+        f"loaded {summary.vendors} vendors, {summary.brands} brands, "
+        f"{summary.engagements} engagements, {summary.sources} sources from {file}"
+    )
+
+
+@vendors.command("list")
+@click.pass_context
+def list_vendors(ctx: click.Context) -> None:
+    """Show the vendors and the brands they serve."""
+    db = open_db(ctx)
+    rows = db.execute(
+        "SELECT v.id, v.name, e.brand_id, e.start_date, COALESCE(e.end_date, 'open'), e.scope "
+        "FROM vendors v LEFT JOIN engagements e ON e.vendor_id = v.id ORDER BY v.id, e.start_date"
+    ).fetchall()
+    for vid, name, brand, start, end, scope in rows:
+        click.echo(f"{vid}\t{name}\t{brand or '-'}\t{start or ''}..{end if brand else ''}\t{scope or ''}")
