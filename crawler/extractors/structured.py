@@ -1,0 +1,90 @@
+"""schema.org structured data (JSON-LD, microdata, RDFa) via extruct.
+
+Each syntax runs only when the page has markup for it, and JSON-LD blocks are read one at a
+time so that one broken block does not hide the good ones next to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import extruct
+from extruct.jsonld import JsonLdExtractor
+
+from crawler.extractors.page import Page
+from crawler.extractors.schema_org import compact, extract_from_nodes
+from crawler.items import ReviewItem
+
+SYNTAXES = ("jsonld", "microdata", "rdfa")
+
+_JSONLD_XPATH = "//script[contains(translate(@type, 'LDJSON', 'ldjson'), 'ld+json')]"
+_MICRODATA_XPATH = "//*[@itemscope]"
+_RDFA_XPATH = "//*[@typeof]"
+
+
+@dataclass
+class StructuredResult:
+    """What one syntax found on a page."""
+
+    reviews: list[ReviewItem] = field(default_factory=list)
+    aggregate: dict[str, Any] | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def _jsonld_roots(page: Page, errors: list[str]) -> list[Any]:
+    extractor = JsonLdExtractor()
+    roots: list[Any] = []
+    for index, script in enumerate(page.selector.xpath(_JSONLD_XPATH), start=1):
+        try:
+            roots.extend(extractor.extract_items(script.root))
+        except Exception as exc:  # json / jstyleson raise various types on broken blocks
+            errors.append(f"jsonld: broken JSON in block {index}: {exc}")
+    return roots
+
+
+def _microdata_roots(page: Page, errors: list[str]) -> list[Any]:
+    try:
+        data = extruct.extract(
+            page.selector.root, base_url=page.base_url, syntaxes=["microdata"], uniform=True
+        )
+    except Exception as exc:
+        errors.append(f"microdata: {exc}")
+        return []
+    return list(data.get("microdata", []))
+
+
+def _rdfa_roots(page: Page, errors: list[str]) -> list[Any]:
+    # RDFa needs extruct's DOM-flavoured parse, so it re-parses; it only runs when typeof= exists.
+    try:
+        data = extruct.extract(page.text.encode("utf-8"), base_url=page.base_url, syntaxes=["rdfa"])
+    except Exception as exc:
+        errors.append(f"rdfa: {exc}")
+        return []
+    return [compact(node) for node in data.get("rdfa", [])]
+
+
+_ROOTS = {
+    "jsonld": (_JSONLD_XPATH, _jsonld_roots),
+    "microdata": (_MICRODATA_XPATH, _microdata_roots),
+    "rdfa": (_RDFA_XPATH, _rdfa_roots),
+}
+
+
+def extract_structured(page: Page, syntax: str) -> StructuredResult:
+    """Reviews and AggregateRating in one syntax ("jsonld", "microdata" or "rdfa")."""
+    presence, read_roots = _ROOTS[syntax]
+    result = StructuredResult()
+    if not page.has(presence):
+        return result
+    roots = read_roots(page, result.errors)
+    if not roots:
+        return result
+    try:
+        result.reviews, result.aggregate = extract_from_nodes(roots, page.url, syntax)
+        if syntax == "rdfa":
+            # rdflib returns nodes in no fixed order; make repeated crawls of a page agree
+            result.reviews.sort(key=lambda r: (r.site_review_id or "", r.date_raw or "", r.body or ""))
+    except Exception as exc:  # unexpected shapes must not stop the crawl
+        result.errors.append(f"{syntax}: cannot read schema.org data: {exc}")
+    return result
