@@ -1,0 +1,115 @@
+"""Downloader middleware that backs off when a site says it is overloaded (429 / 503).
+
+RetryMiddleware alone retries at once; a site that answers 429 with ``Retry-After``
+has told us when to come back. Here the site's download slot is slowed and paused
+until then, and the retry is handed back only after the wait (a timer, not a sleep:
+other sites keep crawling).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import NotConfigured
+
+try:  # Scrapy >= 2.18
+    from scrapy.utils.asyncio import sleep
+except ImportError:  # pragma: no cover - older Scrapy
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    async def sleep(seconds: float) -> None:
+        await deferLater(reactor, seconds)
+
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_CODES = frozenset({429, 503})
+MIN_SLOT_DELAY = 1.0  # seconds between requests to a site once it has pushed back
+
+
+def parse_retry_after(value: str | bytes | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if unusable."""
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class BackoffMiddleware:
+    """On 429/503: honour Retry-After (capped), slow the site's slot, retry after the wait."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        if not settings.getbool("RETRY_ENABLED"):
+            raise NotConfigured("retries are disabled")
+        self.crawler = crawler
+        self.max_delay = settings.getfloat("BACKOFF_MAX_DELAY", 300.0)
+        self.default_delay = settings.getfloat("BACKOFF_DEFAULT_DELAY", 5.0)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> BackoffMiddleware:
+        return cls(crawler)
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
+        if response.status not in BACKOFF_CODES or request.meta.get("dont_retry", False):
+            return response
+        wait = self.wait_seconds(response, request)
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value("reputation/backoff/count")
+        stats.inc_value(f"reputation/backoff/status_{response.status}")
+        stats.max_value("reputation/backoff/max_wait", wait)
+        self._slow_slot(request, wait)
+        spider = self.crawler.spider
+        assert spider is not None
+        retry = get_retry_request(request, spider=spider, reason=f"backoff_{response.status}")
+        if retry is None:
+            # Out of retries: let the response through, and keep RetryMiddleware from retrying it again.
+            request.meta["dont_retry"] = True
+            return response
+        logger.info("%s answered %s; retrying in %.1fs", request.url, response.status, wait)
+        await sleep(wait)
+        return retry
+
+    def wait_seconds(self, response: Response, request: Request) -> float:
+        """Retry-After if given, else an exponential default; never above BACKOFF_MAX_DELAY."""
+        stated = parse_retry_after(response.headers.get(b"Retry-After"))
+        if stated is None:
+            stated = self.default_delay * 2 ** int(request.meta.get("retry_times", 0))
+        return min(stated, self.max_delay)
+
+    def _slow_slot(self, request: Request, wait: float) -> None:
+        """Double the site's delay and hold its queue until the wait is over."""
+        engine: Any = self.crawler.engine
+        downloader = getattr(engine, "downloader", None)
+        slots = getattr(downloader, "slots", None)
+        if downloader is None or slots is None:
+            return
+        slot = slots.get(downloader.get_slot_key(request))
+        if slot is None:
+            return
+        slot.delay = min(max(slot.delay * 2, MIN_SLOT_DELAY), self.max_delay)
+        # The slot starts its next download at lastseen + delay: push that to now + wait.
+        slot.lastseen = max(slot.lastseen, monotonic() + wait - slot.delay)

@@ -1,0 +1,39 @@
+"""Fill the derived fields (rating 0..1, ISO date, language, cleaned text) of each item."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from crawler.items import ReviewItem
+from crawler.normalize import normalize_item
+from crawler.pipelines.validate import drop
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
+
+
+def crawled_moment(item: ReviewItem) -> datetime:
+    """When the page was fetched (anchors "3 weeks ago"); now if the spider did not say."""
+    if item.crawled_at:
+        moment = datetime.fromisoformat(item.crawled_at)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+class NormalizePipeline:
+    """Delegates to crawler.normalize; drops an item whose text cleans away to nothing."""
+
+    def __init__(self, stats: StatsCollector | None) -> None:
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
+        return cls(crawler.stats)
+
+    def process_item(self, item: ReviewItem, spider: Any = None) -> ReviewItem:
+        item = normalize_item(item, crawled_moment(item))
+        if not (item.body or "").strip():
+            drop(self.stats, "empty_after_cleaning", item.url or "?")
+        return item

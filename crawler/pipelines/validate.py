@@ -1,0 +1,44 @@
+"""Reject items that cannot become a review row, counting each reason in stats."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from scrapy.exceptions import DropItem
+
+from crawler.items import ReviewItem
+from crawler.pipelines.stats import DROPPED
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
+
+
+def drop(stats: StatsCollector | None, reason: str, detail: str) -> NoReturn:
+    """Count the reason (``reputation/dropped/<reason>``) and drop the item."""
+    if stats is not None:
+        stats.inc_value(DROPPED + reason)
+    raise DropItem(f"{reason}: {detail}")
+
+
+class ValidatePipeline:
+    """Every stored review needs text, a brand and a source; anything else is dropped."""
+
+    def __init__(self, stats: StatsCollector | None) -> None:
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
+        return cls(crawler.stats)
+
+    def process_item(self, item: Any, spider: Any = None) -> ReviewItem:
+        if not isinstance(item, ReviewItem):
+            drop(self.stats, "not_a_review", type(item).__name__)
+        where = item.url or "?"
+        if not (item.body or "").strip():
+            drop(self.stats, "missing_body", where)
+        if not item.brand_id:
+            drop(self.stats, "missing_brand", where)
+        if not item.source_id:
+            drop(self.stats, "missing_source", where)
+        return item

@@ -1,0 +1,352 @@
+"""Crawls with the real Scrapy engine (a child process) against real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from servers import LocalServer, Reply
+
+from crawler.middlewares import parse_retry_after
+from crawler.runner import CrawlError, run_crawl, select_sources
+from reputation.cli import cli
+from reputation.db import connect
+from reputation.errors import NotFoundError
+from reputation.registry import load_registry, source_id
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Fast and deterministic: no AutoThrottle, no delay, short timeouts, few retries.
+FAST = {
+    "AUTOTHROTTLE_ENABLED": False,
+    "DOWNLOAD_DELAY": 0,
+    "DOWNLOAD_TIMEOUT": 1,
+    "RETRY_TIMES": 2,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
+}
+
+
+def review(
+    rid: str, body: str, *, author: str = "Ana P.", rating: int = 4, date: str = "2024-05-03"
+) -> dict[str, Any]:
+    return {"id": rid, "body": body, "author": author, "rating": rating, "date": date}
+
+
+def trust_page(
+    page_url: str,
+    reviews: list[dict[str, Any]],
+    *,
+    next_href: str | None = None,
+    links: str = "",
+    head: str = "",
+) -> str:
+    """A review-platform page: JSON-LD @graph with an Organization and Review nodes."""
+    org = f"{page_url}#org"
+    graph: list[dict[str, Any]] = [
+        {
+            "@type": "Organization",
+            "@id": org,
+            "name": "Acme",
+            "review": [{"@id": f"{page_url}#r-{r['id']}"} for r in reviews],
+        }
+    ]
+    for r in reviews:
+        graph.append(
+            {
+                "@type": "Review",
+                "@id": f"{page_url}#r-{r['id']}",
+                "itemReviewed": {"@id": org},
+                "headline": f"Review {r['id']}",
+                "reviewBody": r["body"],
+                "reviewRating": {
+                    "@type": "Rating",
+                    "ratingValue": r["rating"],
+                    "bestRating": 5,
+                    "worstRating": 1,
+                },
+                "author": {"@type": "Person", "name": r["author"]},
+                "datePublished": r["date"],
+            }
+        )
+    data = json.dumps({"@context": "https://schema.org", "@graph": graph})
+    rel_next = f'<link rel="next" href="{next_href}">' if next_href else ""
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Acme</title>{rel_next}{head}'
+        f'<script type="application/ld+json">{data}</script></head><body><h1>Acme</h1>{links}</body></html>'
+    )
+
+
+def load_sources(
+    tmp_path: Path, db_path: Path, sources: dict[str, list[str]], *, vendor_brands: list[str] | None = None
+) -> None:
+    """Register brands (brand -> source URLs) and one vendor serving *vendor_brands* (default: all)."""
+    lines = ["vendors:", "  - id: acme-contact", "    name: Acme Contact", "brands:"]
+    for brand, urls in sources.items():
+        lines += [f"  - id: {brand}", f"    name: {brand.title()}", "    sources:"]
+        lines += [f"      - url: {url}" for url in urls]
+    lines.append("engagements:")
+    for brand in vendor_brands if vendor_brands is not None else list(sources):
+        lines += ["  - vendor: acme-contact", f"    brand: {brand}", "    start: 2023-01-01"]
+    registry = tmp_path / "vendors.yaml"
+    registry.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    db = connect(db_path)
+    try:
+        load_registry(db, registry)
+    finally:
+        db.close()
+
+
+def rows(db_path: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    db = connect(db_path)
+    try:
+        cursor = db.execute(sql, params or [])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        db.close()
+
+
+def three_page_site(site: LocalServer) -> dict[str, str]:
+    """/trust/acme/ -> (rel=next) page 2 -> (numbered link) page 3, plus links that must not be followed."""
+    p1, p2, p3 = "/trust/acme/", "/trust/acme/page/2/", "/trust/acme/page/3/"
+    offsite = f"http://localhost:{site.port}/trust/acme/page/9/"  # another host name for the same server
+    outside = "/trust/other-brand/page/2/"
+    site.route(p1, trust_page(site.url(p1), [review("T1", "Agent fixed it fast."), review("T2", "Waited an hour.")],
+                              next_href=p2, links=f'<a href="{offsite}" rel="next">next</a>'))  # fmt: skip
+    site.route(p2, trust_page(site.url(p2), [review("T3", "Refund came quickly."), review("T1", "Agent fixed it fast.")],
+                              links=f'<nav><a href="{p1}">1</a> <a href="{p3}">3</a> <a href="{outside}">2</a></nav>'))  # fmt: skip
+    site.route(p3, trust_page(site.url(p3), [review("T4", "Never answered my email.", rating=1)],
+                              links=f'<a href="{p2}">2</a>'))  # fmt: skip
+    return {"p1": p1, "p2": p2, "p3": p3, "offsite": offsite, "outside": outside}
+
+
+def test_pagination_recrawl_and_edits(tmp_path: Path, db_path: Path, local_server: LocalServer) -> None:
+    paths = three_page_site(local_server)
+    load_sources(tmp_path, db_path, {"acme-air": [local_server.url(paths["p1"])]})
+
+    first = run_crawl(db_path, brands=["acme-air"], settings=FAST)
+
+    for page in ("p1", "p2", "p3"):
+        assert len(local_server.hits_for(paths[page])) == 1, page
+    assert "/trust/acme/page/9/" not in local_server.paths()  # offsite (other host) not followed
+    assert paths["outside"] not in local_server.paths()  # outside the source's path not followed
+    stored = rows(db_path, "SELECT * FROM reviews ORDER BY id")
+    assert [r["id"] for r in stored] == [f"site:127.0.0.1:T{n}" for n in (1, 2, 3, 4)]
+    assert all(r["first_crawl_run_id"] == first["id"] and r["brand_id"] == "acme-air" for r in stored)
+    assert all(r["author_hash"] and "Ana" not in r["author_hash"] for r in stored)
+    assert first["status"] == "ok" and first["finished_at"]
+    assert first["pages"] == 3
+    assert (first["items_new"], first["items_updated"], first["items_unchanged"]) == (4, 0, 0)
+    assert first["dropped_by_reason"] == {"duplicate_in_run": 1} and first["items_dropped"] == 1
+    assert first["errors"] == 0 and first["errors_by_reason"] == {}
+    assert first["selection"] == {"brands": ["acme-air"], "due_only": False, "vendors": []}
+    assert first["detail"]["offsite_filtered"] + first["detail"]["skipped"].get("out_of_scope", 0) >= 2
+    source = rows(db_path, "SELECT * FROM sources")[0]
+    assert source["last_crawl_status"] == "ok" and source["last_crawl_at"]
+
+    second = run_crawl(db_path, brands=["acme-air"], settings=FAST)
+    assert (second["items_new"], second["items_updated"], second["items_unchanged"]) == (0, 0, 4)
+    again = rows(db_path, "SELECT * FROM reviews ORDER BY id")
+    assert len(again) == 4
+    assert all(
+        r["last_crawl_run_id"] == second["id"] and r["first_crawl_run_id"] == first["id"] for r in again
+    )
+    assert all(new["last_seen"] >= old["last_seen"] for new, old in zip(again, stored, strict=True))
+
+    # The site edits review T2: the row is updated and the earlier hash kept.
+    local_server.route(paths["p1"], trust_page(local_server.url(paths["p1"]),
+                       [review("T1", "Agent fixed it fast."), review("T2", "Waited an hour. Edit: they called back.")],
+                       next_href=paths["p2"]))  # fmt: skip
+    third = run_crawl(db_path, brands=["acme-air"], settings=FAST)
+    assert (third["items_new"], third["items_updated"], third["items_unchanged"]) == (0, 1, 3)
+    edited = rows(db_path, "SELECT * FROM reviews WHERE id = 'site:127.0.0.1:T2'")[0]
+    before = next(r for r in stored if r["id"] == "site:127.0.0.1:T2")
+    assert "they called back" in edited["body"]
+    assert json.loads(edited["previous_body_hashes"]) == [before["body_hash"]]
+    assert edited["body_hash"] != before["body_hash"] and edited["first_seen"] == before["first_seen"]
+
+
+def test_robots_txt_disallow_is_respected(tmp_path: Path, db_path: Path, local_server: LocalServer) -> None:
+    site = local_server
+    site.robots("User-agent: *\nDisallow: /forum/acme/drafts/\n")
+    draft = "/forum/acme/drafts/1/"
+    site.route("/forum/acme/", trust_page(site.url("/forum/acme/"), [review("F1", "Fine service.")], next_href=draft,
+                                          links=f'<a href="{draft}">2</a>'))  # fmt: skip
+    site.route(draft, trust_page(site.url(draft), [review("F9", "A draft that must stay unread.")]))
+    load_sources(tmp_path, db_path, {"acme-air": [site.url("/forum/acme/")]})
+
+    run = run_crawl(db_path, brands=["acme-air"], settings=FAST)
+
+    assert site.hits_for("/robots.txt")
+    assert draft not in site.paths()
+    assert all("reputation-bot/" in hit.headers.get("User-Agent", "") for hit in site.hits)
+    assert run["detail"]["robots_forbidden"] == 1 and run["detail"]["skipped"] == {"robots_txt": 1}
+    assert run["errors"] == 0 and run["items_new"] == 1
+
+
+def test_retry_after_is_honoured(tmp_path: Path, db_path: Path, local_server: LocalServer) -> None:
+    site = local_server
+    page = "/trust/acme/"
+    ok = trust_page(site.url(page), [review("T1", "Slow site, good agent.")])
+    site.route(page, [Reply(429, "slow down", headers={"Retry-After": "2"}), Reply(200, ok)])
+    load_sources(tmp_path, db_path, {"acme-air": [site.url(page)]})
+
+    run = run_crawl(db_path, brands=["acme-air"], settings=FAST)
+
+    hits = site.hits_for(page)
+    assert [h.status for h in hits] == [429, 200]
+    assert hits[1].at - hits[0].at >= 2.0
+    assert run["detail"]["backoffs"] == 1 and run["detail"]["backoff_max_wait"] == 2.0
+    assert run["items_new"] == 1 and run["errors"] == 0
+
+
+def test_errors_are_counted_and_the_crawl_goes_on(
+    tmp_path: Path, db_path: Path, local_server: LocalServer
+) -> None:
+    site = local_server
+    site.route("/broken/", "server error", status=500)
+    site.route(
+        "/slow/", trust_page(site.url("/slow/"), [review("S1", "First page is fine.")], next_href="/slow/2/")
+    )
+    site.route("/slow/2/", trust_page(site.url("/slow/2/"), [review("S2", "Too late.")]), delay=2.0)
+    bad_json = '<script type="application/ld+json">{"@graph": [ {"@type": "Review", </script>'
+    site.route(
+        "/messy/",
+        f"<html><head>{bad_json}<link rel='next' href='/messy/2/'></head><body><p>oops</p></body></html>",
+    )
+    site.route("/messy/2/", trust_page(site.url("/messy/2/"), [review("M1", "Second page still parsed.")]))
+    load_sources(tmp_path, db_path, {
+        "broken-brand": [site.url("/broken/")],
+        "slow-brand": [site.url("/slow/")],
+        "messy-brand": [site.url("/messy/")],
+    })  # fmt: skip
+
+    run = run_crawl(db_path, vendors=["acme-contact"], settings=FAST, log_path=tmp_path / "crawl.log")
+
+    assert [h.status for h in site.hits_for("/broken/")] == [500, 500, 500]  # first try + RETRY_TIMES=2
+    assert len(site.hits_for("/slow/2/")) == 3  # timed out, retried twice
+    assert run["errors_by_reason"] == {"http_500": 1, "timeout": 1} and run["errors"] == 2
+    assert run["status"] == "ok"  # some sources worked
+    assert run["detail"]["retries"] == 4 and run["detail"]["retries_exhausted"] == 2
+    assert run["detail"]["extract_errors"]  # the broken JSON-LD was reported ...
+    stored = {r["id"] for r in rows(db_path, "SELECT id FROM reviews")}
+    assert stored == {"site:127.0.0.1:S1", "site:127.0.0.1:M1"}  # ... and its next page still crawled
+    status = {
+        r["url"]: r["last_crawl_status"] for r in rows(db_path, "SELECT url, last_crawl_status FROM sources")
+    }
+    assert status == {
+        site.url("/broken/"): "failed: http_500",
+        site.url("/slow/"): "partial",
+        site.url("/messy/"): "ok",
+    }
+    broken = rows(
+        db_path, "SELECT last_crawl_at FROM sources WHERE id = ?", [source_id(site.url("/broken/"))]
+    )[0]
+    assert broken["last_crawl_at"] is None  # a failed source stays due
+
+
+def test_every_source_failing_raises_and_is_recorded(
+    tmp_path: Path, db_path: Path, local_server: LocalServer
+) -> None:
+    load_sources(tmp_path, db_path, {"gone-brand": [local_server.url("/gone/")]})
+
+    with pytest.raises(CrawlError, match="failed") as caught:
+        run_crawl(db_path, brands=["gone-brand"], settings=FAST)
+
+    assert caught.value.run is not None and caught.value.run["errors_by_reason"] == {"http_404": 1}
+    run = rows(db_path, "SELECT status, pages, errors FROM crawl_runs")[0]
+    assert run == {"status": "failed", "pages": 1, "errors": 1}
+
+
+def test_unknown_names_are_refused_before_crawling(
+    tmp_path: Path, db_path: Path, local_server: LocalServer
+) -> None:
+    load_sources(tmp_path, db_path, {"acme-air": [local_server.url("/trust/acme/")]})
+    with pytest.raises(NotFoundError, match="vendor 'nobody'.*brand 'nothing'"):
+        run_crawl(db_path, vendors=["nobody"], brands=["nothing", "acme-air"])
+    assert rows(db_path, "SELECT * FROM crawl_runs") == []
+    assert local_server.hits == []
+
+
+def test_selection_by_vendor_and_due_only(tmp_path: Path, db_path: Path) -> None:
+    load_sources(
+        tmp_path, db_path,
+        {"served": ["http://127.0.0.1:9/a/"], "other": ["http://127.0.0.1:9/b/", "http://127.0.0.1:9/c/"]},
+        vendor_brands=["served"],
+    )  # fmt: skip
+    now = datetime(2024, 6, 1, 12, tzinfo=UTC)
+    db = connect(db_path)
+    try:
+        db.execute(
+            "UPDATE sources SET last_crawl_at = ? WHERE url LIKE '%/b/'",
+            [(now - timedelta(hours=2)).isoformat()],
+        )
+        db.execute(
+            "UPDATE sources SET last_crawl_at = ? WHERE url LIKE '%/c/'",
+            [(now - timedelta(hours=25)).isoformat()],
+        )
+        assert [s.url for s in select_sources(db, vendors=["acme-contact"])] == ["http://127.0.0.1:9/a/"]
+        assert len(select_sources(db)) == 3
+        due = select_sources(db, brands=["other"], due_only=True, now=now)
+        assert [s.url for s in due] == ["http://127.0.0.1:9/c/"]
+    finally:
+        db.close()
+
+
+def test_parse_retry_after() -> None:
+    now = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after(b"120") == 120.0
+    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
+    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now) == 0.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_cli_crawl_prints_a_summary(tmp_path: Path, db_path: Path, local_server: LocalServer) -> None:
+    site = local_server
+    site.route(
+        "/trust/acme/", trust_page(site.url("/trust/acme/"), [review("T1", "Good."), review("T2", "Bad.")])
+    )
+    load_sources(tmp_path, db_path, {"acme-air": [site.url("/trust/acme/")]})
+    settings = [arg for key, value in FAST.items() for arg in ("-s", f"{key}={value}")]
+
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "crawl", "--brand", "acme-air", *settings])
+    assert result.exit_code == 0, result.output
+    assert "pages 1" in result.output and "new 2" in result.output
+
+    unknown = CliRunner().invoke(cli, ["--db", str(db_path), "crawl", "--vendor", "nobody"])
+    assert unknown.exit_code != 0 and "vendor 'nobody'" in unknown.output
+
+    bad = CliRunner().invoke(cli, ["--db", str(db_path), "crawl", "-s", "NOEQUALS"])
+    assert bad.exit_code != 0 and "KEY=VALUE" in bad.output
+
+
+def test_scrapy_crawl_works_from_the_repository_root(
+    tmp_path: Path, db_path: Path, local_server: LocalServer
+) -> None:
+    site = local_server
+    site.route("/trust/acme/", trust_page(site.url("/trust/acme/"), [review("T1", "Plain scrapy crawl.")]))
+    load_sources(tmp_path, db_path, {"acme-air": [site.url("/trust/acme/")]})
+    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
+    env["REPUTATION_DB"] = str(db_path)
+    argv = [sys.executable, "-m", "scrapy", "crawl", "reviews", "-a", "brand=acme-air"]
+    argv += [arg for key, value in FAST.items() for arg in ("-s", f"{key}={value}")]
+
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = rows(db_path, "SELECT status, items_new, selection FROM crawl_runs")
+    assert run == [
+        {
+            "status": "ok",
+            "items_new": 1,
+            "selection": json.dumps({"brands": ["acme-air"], "due_only": False, "vendors": []}),
+        }
+    ]
