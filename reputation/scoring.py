@@ -1,0 +1,295 @@
+"""The scoring job: stored reviews in, review_sentiment rows out, resumable at any point.
+
+Work is found by query, not remembered: a review needs scoring when it has no row for
+this (model_id, model_revision), when its body changed since it was scored, or when its
+last attempt failed. Reviews are read in chunks ordered by id and each chunk's rows are
+written in one transaction, so a killed job loses at most the chunk in hand and the next
+run picks up the rest. The primary key (review_id, model_id, model_revision) makes a
+second row for the same review and model revision impossible.
+
+Customer-service (CS) part, per review (sentiment.aspect): the text is split into
+sentences and each gets a CS relevance. ``cs_relevance`` is the share of the review's
+characters in sentences at or above the detector's threshold (0.0 = nothing about customer
+service; NULL when the text has no sentences). ``cs_sentences`` are those sentences, and
+``cs_score``/``cs_label`` come from classifying them joined together; those three are
+NULL when no sentence passes, and the CS score never mixes in product or price talk.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from reputation.db import transaction, utcnow
+from reputation.errors import ReputationError
+from sentiment.model import ModelLoadError, Prediction, SentimentModel
+
+ERROR_FLAG = "score_error"
+NON_ENGLISH_FLAG = "non_english"
+_PK = ("review_id", "model_id", "model_revision")
+
+_PENDING = """
+    FROM reviews r
+    LEFT JOIN review_sentiment s
+      ON s.review_id = r.id AND s.model_id = :model_id AND s.model_revision = :revision
+    WHERE (s.review_id IS NULL OR s.body_hash != r.body_hash OR s.flags LIKE '%"score_error"%')
+"""
+
+
+class ModelUnavailableError(ReputationError):
+    """The sentiment model asked for cannot be loaded; the message names it."""
+
+
+@dataclass
+class ScoreSummary:
+    """What one run of the job did."""
+
+    model_id: str
+    model_revision: str
+    scored: int = 0  # rows written (new plus re-scored)
+    rescored: int = 0  # of those, reviews whose text changed or whose earlier attempt failed
+    skipped: int = 0  # reviews already scored by this model revision
+    flagged: int = 0  # rows written with at least one flag
+    failed: int = 0  # reviews that raised while scoring; stored with the score_error flag
+    flags: dict[str, int] = field(default_factory=dict)
+    customer_service: bool = False  # whether the CS aspect detector ran
+    run_id: int | None = None
+
+
+def load_model(
+    model: SentimentModel | str | None, *, device: str | None = None, backend: str = "torch"
+) -> SentimentModel:
+    """A SentimentModel from an instance, a directory / cached hub id, or None for the default."""
+    if isinstance(model, SentimentModel):
+        return model
+    try:
+        return SentimentModel.load(model, device=device, backend=backend)
+    except ModelLoadError as exc:
+        raise ModelUnavailableError(str(exc)) from exc
+
+
+def score_reviews(
+    db: sqlite_utils.Database,
+    *,
+    model: SentimentModel | str | None = None,
+    batch_size: int = 64,
+    chunk_size: int = 512,
+    progress: bool = True,
+    limit: int | None = None,
+    device: str | None = None,
+) -> ScoreSummary:
+    """Score every review that lacks a current row for this model; see the module docstring."""
+    if chunk_size < 1 or batch_size < 1:
+        raise ReputationError(f"chunk size and batch size must be positive (got {chunk_size}, {batch_size})")
+    classifier = load_model(model, device=device)
+    detector = _load_detector(classifier)
+    summary = ScoreSummary(classifier.model_id, classifier.revision, customer_service=detector is not None)
+    params = {"model_id": classifier.model_id, "revision": classifier.revision}
+    total = db.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
+    pending = db.execute("SELECT COUNT(*) " + _PENDING, params).fetchone()[0]
+    summary.skipped = total - pending
+    todo = pending if limit is None else min(pending, max(limit, 0))
+    summary.run_id = _start_run(db, summary)
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=todo, disable=not progress, file=sys.stderr, unit="review", desc="scoring", dynamic_ncols=True
+    )
+    after = ""
+    try:
+        while summary.scored < todo:
+            take = min(chunk_size, todo - summary.scored)
+            rows = db.execute(
+                "SELECT r.id, r.title, r.body, r.body_hash, r.language, s.review_id IS NOT NULL AS seen "
+                + _PENDING
+                + " AND r.id > :after ORDER BY r.id LIMIT :take",
+                {**params, "after": after, "take": take},
+            ).fetchall()
+            if not rows:
+                break
+            records = _score_rows(rows, classifier, detector, batch_size)
+            _tally(summary, rows, records)
+            with transaction(db):
+                db.table("review_sentiment").upsert_all(records, pk=_PK)
+                _update_run(db, summary, "running")
+            after = rows[-1][0]
+            bar.update(len(rows))
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        with transaction(db):
+            _update_run(db, summary, status)
+        raise
+    finally:
+        bar.close()
+    with transaction(db):
+        _update_run(db, summary, "ok")
+    return summary
+
+
+def review_text(title: str | None, body: str | None) -> str:
+    """The text scored: the title as a first sentence (often the verdict), then the body."""
+    body = body or ""
+    title = (title or "").strip()
+    if not title or body.lstrip().startswith(title.rstrip(".…!? ")):
+        return body
+    stop = "" if title[-1] in ".!?…" else "."
+    return f"{title}{stop}\n{body}"
+
+
+def _score_rows(
+    rows: Sequence[Any], model: SentimentModel, detector: Any, batch_size: int
+) -> list[dict[str, Any]]:
+    """Rows for review_sentiment; a failure is retried review by review, and a review that
+    still fails gets a flagged row instead of stopping the job."""
+    try:
+        return _score_batch(rows, model, detector, batch_size)
+    except Exception as exc:
+        if len(rows) == 1:
+            return [_error_record(rows[0], model, exc)]
+    records: list[dict[str, Any]] = []
+    for row in rows:
+        records.extend(_score_rows([row], model, detector, batch_size))
+    return records
+
+
+def _score_batch(
+    rows: Sequence[Any], model: SentimentModel, detector: Any, batch_size: int
+) -> list[dict[str, Any]]:
+    texts = [review_text(row[1], row[2]) for row in rows]
+    overall = model.predict(texts, batch_size=batch_size)
+    cs_parts = _customer_service(texts, model, detector, batch_size)
+    now = utcnow()
+    records = []
+    for row, prediction, (relevance, sentences, cs) in zip(rows, overall, cs_parts, strict=True):
+        flags = list(prediction.flags)
+        language = row[4]
+        if language and language != "en":
+            flags.append(NON_ENGLISH_FLAG)
+        records.append(
+            {
+                "review_id": row[0],
+                "model_id": model.model_id,
+                "model_revision": model.revision,
+                "body_hash": row[3],
+                "label": prediction.label,
+                "probabilities": _json(prediction.probabilities),
+                "score": prediction.score,
+                "cs_relevance": relevance,
+                "cs_label": cs.label if cs else None,
+                "cs_score": cs.score if cs else None,
+                "cs_sentences": _json(sentences),
+                "language": language,
+                "flags": json.dumps(flags),
+                "scored_at": now,
+            }
+        )
+    return records
+
+
+def _customer_service(
+    texts: Sequence[str], model: SentimentModel, detector: Any, batch_size: int
+) -> list[tuple[float | None, list[str] | None, Prediction | None]]:
+    """(cs_relevance, cs_sentences, cs prediction) per text; all None without a detector or text."""
+    if detector is None:
+        return [(None, None, None)] * len(texts)
+    aspects = detector.review_aspects(texts, batch_size=batch_size)
+    joined = [" ".join(a.cs_sentences) for a in aspects if a.cs_sentences]
+    cs_predictions = iter(model.predict(joined, batch_size=batch_size) if joined else [])
+    return [
+        (
+            a.cs_relevance if a.sentences else None,
+            list(a.cs_sentences) or None,
+            next(cs_predictions) if a.cs_sentences else None,
+        )
+        for a in aspects
+    ]
+
+
+def _error_record(row: Any, model: SentimentModel, exc: Exception) -> dict[str, Any]:
+    return {
+        "review_id": row[0],
+        "model_id": model.model_id,
+        "model_revision": model.revision,
+        "body_hash": row[3],
+        "label": None,
+        "probabilities": None,
+        "score": None,
+        "cs_relevance": None,
+        "cs_label": None,
+        "cs_score": None,
+        "cs_sentences": None,
+        "language": row[4],
+        "flags": json.dumps([ERROR_FLAG, f"{ERROR_FLAG}:{type(exc).__name__}"]),
+        "scored_at": utcnow(),
+    }
+
+
+def _load_detector(model: SentimentModel) -> Any:
+    """The CS aspect detector on the classifier's device, or None where it is not installed."""
+    try:
+        from sentiment.aspect import CustomerServiceDetector
+    except ImportError:
+        return None
+    return CustomerServiceDetector.load(device=str(model.device))
+
+
+def _tally(summary: ScoreSummary, rows: Sequence[Any], records: Sequence[dict[str, Any]]) -> None:
+    counts: Counter[str] = Counter(summary.flags)
+    for row, record in zip(rows, records, strict=True):
+        flags = json.loads(record["flags"])
+        summary.scored += 1
+        summary.rescored += int(bool(row[5]))
+        summary.flagged += int(bool(flags))
+        summary.failed += int(ERROR_FLAG in flags)
+        counts.update(flag for flag in flags if ":" not in flag)
+    summary.flags = dict(sorted(counts.items()))
+
+
+def _start_run(db: sqlite_utils.Database, summary: ScoreSummary) -> int:
+    with transaction(db):
+        table = db.table("crawl_runs")
+        table.insert(
+            {"stage": "score", "started_at": utcnow(), "status": "running", "detail": _detail(summary)}
+        )
+        return int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+
+def _update_run(db: sqlite_utils.Database, summary: ScoreSummary, status: str) -> None:
+    finished = None if status == "running" else utcnow()
+    db.execute(
+        "UPDATE crawl_runs SET status = ?, finished_at = ?, items_new = ?, items_updated = ?, "
+        "items_unchanged = ?, errors = ?, errors_by_reason = ?, detail = ? WHERE id = ?",
+        (
+            status,
+            finished,
+            summary.scored - summary.rescored,
+            summary.rescored,
+            summary.skipped,
+            summary.failed,
+            json.dumps({ERROR_FLAG: summary.failed} if summary.failed else {}),
+            _detail(summary),
+            summary.run_id,
+        ),
+    )
+
+
+def _detail(summary: ScoreSummary) -> str:
+    return json.dumps(
+        {
+            "model_id": summary.model_id,
+            "model_revision": summary.model_revision,
+            "flagged": summary.flagged,
+            "flags": summary.flags,
+            "customer_service": summary.customer_service,
+        }
+    )
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)

