@@ -1,0 +1,423 @@
+"""Rebuild the roll-up tables (per brand, per vendor, per vendor-month, vendor switches).
+
+SQLite does the heavy work (queries in reputation/views.py): one pass over the in-scope reviews,
+joined to their sentiment (one model revision), sums them per (brand, day); a second pass
+applies the attribution and recency weights (both depend on the day only) and yields weighted
+sufficient statistics per (brand, vendor, month). Python merges those few thousand groups into
+the published metrics (reputation/stats.py), so review rows never enter Python.
+
+Rules (details in reputation/attribution.py and reputation/syndication.py):
+
+* Copies of a syndicated review count once (``n_duplicates``); non-English reviews are counted
+  (``n_non_english``) but not scored into means.
+* Customer-service (CS) metrics use reviews with ``cs_relevance >= CS_RELEVANCE_THRESHOLD`` and a
+  ``cs_score``.
+* ``shrunk_score`` is the Bayesian average of the CS score toward the pooled all-vendor (for
+  brands: all-brand) CS mean with ``prior_strength`` pseudo-reviews (default 20, as review sites
+  do); the effective n of the CS score is the n. ``rank`` orders vendors by it, NULL last.
+* ``recency_score`` weights CS reviews by 0.5 ** (age / half_life_days), age counted back from
+  ``as_of``; undated reviews have no age and are left out of it.
+* Brand balance: a vendor's metric is a weighted mean over its brands where brand b weighs
+  sqrt(n_b) (each review 1/sqrt(n_b)), so a client with 10,000 reviews outweighs one with 100 by
+  10x, not 100x, and cannot hide the others. ``brands`` (JSON) lists each brand's n and weight.
+
+Everything runs in one write transaction: readers see the old tables or the new ones, never a
+half-built mix, and a second run on the same data writes the same rows (only ``built_at`` moves).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from reputation import views
+from reputation.attribution import (
+    SWITCH_MAX_GAP_DAYS,
+    SWITCH_WINDOW_DAYS,
+    UNDATED,
+    Switch,
+    attribution_periods,
+    find_switches,
+    load_engagements,
+    multi_vendor_brands,
+    vendor_brands,
+)
+from reputation.db import transaction, utcnow
+from reputation.errors import NotFoundError, ReputationError
+from reputation.stats import Group, Moments, bayesian_average, brand_weights, merge_balanced
+from reputation.syndication import candidate_reviews, find_duplicates
+from reputation.views import AGGREGATE_SQL, DAILY_SQL, SCOPE_SQL, TABLES, WINDOW_SQL, create_tables
+
+CS_RELEVANCE_THRESHOLD = 0.5
+DEFAULT_PRIOR_STRENGTH = 20.0
+DEFAULT_HALF_LIFE_DAYS = 180.0
+
+
+class RollupError(ReputationError):
+    """The roll-ups cannot be built from what is in the database (or the options are wrong)."""
+
+
+@dataclass(frozen=True)
+class RollupSummary:
+    as_of: date
+    model_id: str
+    model_revision: str
+    n_reviews: int  # in scope, copies excluded
+    n_duplicates: int
+    n_non_english: int
+    n_undated: int
+    n_brands: int
+    n_vendors: int
+    n_vendors_ranked: int
+    n_switches: int
+    seconds: float
+
+
+def metric_values(group: Group, prior: float | None, prior_strength: float) -> dict[str, Any]:
+    """The published columns of one slice; every score NULL when nothing backs it."""
+    m = group.moments
+    scored, cs, recent = m["scored"], m["cs"], m["recent"]
+    values: dict[str, Any] = {
+        "n_reviews": _count(group.counts["reviews"]),
+        "n_scored": _count(scored.n),
+        "n_cs": _count(cs.n),
+    }
+    for column, moments, interval in (
+        ("mean_score", scored, scored.interval()),
+        ("cs_score", cs, cs.interval()),
+        ("share_positive", m["positive"], m["positive"].share_interval()),
+        ("share_negative", m["negative"], m["negative"].share_interval()),
+    ):
+        values[column] = moments.mean
+        values[f"{column}_low"], values[f"{column}_high"] = interval
+    values["shrunk_score"] = bayesian_average(cs.mean, cs.n_eff, prior, prior_strength)
+    values["recency_score"] = recent.mean
+    values["recency_score_low"], values["recency_score_high"] = recent.interval()
+    values["n_eff_scored"] = scored.n_eff if scored.n else None
+    values["n_eff_cs"] = cs.n_eff if cs.n else None
+    values["n_undated"] = _count(group.counts["undated"])
+    values["n_relative_date"] = _count(group.counts["relative"])
+    values["n_non_english"] = _count(group.counts["non_english"])
+    values["n_duplicates"] = _count(group.counts["duplicates"])
+    return values
+
+
+def _count(value: float) -> int:
+    """Counts summed from attribution weights are whole numbers up to float rounding."""
+    return round(value)
+
+
+def choose_model(db: sqlite_utils.Database, model_id: str | None) -> tuple[str, str]:
+    """The (model id, revision) with the most scores; ``model_id`` may be ``ID`` or ``ID@REVISION``."""
+    where, params = "", []
+    if model_id:
+        name, _, revision = model_id.partition("@")
+        where = "WHERE model_id = ?" + (" AND model_revision = ?" if revision else "")
+        params = [name, revision] if revision else [name]
+    row = db.execute(
+        f"SELECT model_id, model_revision FROM review_sentiment {where} "
+        "GROUP BY model_id, model_revision ORDER BY count(*) DESC, model_id, model_revision LIMIT 1",
+        params,
+    ).fetchone()
+    if row:
+        return str(row[0]), str(row[1])
+    if model_id:
+        known = [
+            f"{mid}@{rev}"
+            for mid, rev in db.execute("SELECT DISTINCT model_id, model_revision FROM review_sentiment")
+        ]
+        raise NotFoundError(f"no sentiment scores from model {model_id!r}; scored models: {known or 'none'}")
+    raise RollupError("no review has a sentiment score yet; run `reputation score` first")
+
+
+def build_rollups(
+    db: sqlite_utils.Database,
+    *,
+    as_of: date | None = None,
+    model_id: str | None = None,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+) -> RollupSummary:
+    """Rebuild every roll-up table as it would have been computed on ``as_of`` (default today, UTC)."""
+    started = time.perf_counter()
+    if not half_life_days > 0:
+        raise RollupError(f"half-life must be a positive number of days, got {half_life_days}")
+    if not prior_strength >= 0:
+        raise RollupError(f"prior strength must be zero or more pseudo-reviews, got {prior_strength}")
+    as_of = as_of or datetime.now(UTC).date()
+    params: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "next_day": (as_of + timedelta(days=1)).isoformat(),
+        "half_life": float(half_life_days),
+        "cs_threshold": CS_RELEVANCE_THRESHOLD,
+    }
+    _ensure_pow(db)
+    with transaction(db):
+        _check_scope(db, as_of, params)
+        params["model_id"], params["model_revision"] = choose_model(db, model_id)
+        engagements = load_engagements(db, as_of)
+        create_tables(db)
+        db.conn.execute("CREATE INDEX IF NOT EXISTS idx_reviews_author ON reviews(author_hash, brand_id)")
+        duplicates = find_duplicates(candidate_reviews(db, SCOPE_SQL, params))
+        db.conn.executemany(
+            "INSERT INTO review_duplicates VALUES (?, ?, ?)",
+            [(d.review_id, d.original_id, d.similarity) for d in duplicates],
+        )
+        db.conn.executemany(
+            "INSERT INTO attribution_periods VALUES (?, ?, ?, ?, ?)",
+            [
+                (p.brand_id, p.vendor_id, p.start_date, p.end_date, p.weight)
+                for p in attribution_periods(engagements)
+            ],
+        )
+        db.conn.execute("DROP TABLE IF EXISTS temp.rollup_daily")
+        db.conn.execute(f"CREATE TEMP TABLE rollup_daily AS {DAILY_SQL}", params)
+        cursor = db.conn.execute(AGGREGATE_SQL, params)
+        names = [c[0] for c in cursor.description]
+        brands: dict[str, Group] = defaultdict(Group)
+        vendor_parts: dict[str, dict[str, Group]] = defaultdict(lambda: defaultdict(Group))
+        month_parts: dict[tuple[str, str], dict[str, Group]] = defaultdict(lambda: defaultdict(Group))
+        for values in cursor:
+            row = dict(zip(names, values, strict=True))
+            brands[row["brand_id"]].add(Group.from_row(row, brand_level=True))
+            if row["vendor_id"] is not None:
+                part = Group.from_row(row, brand_level=False)
+                vendor_parts[row["vendor_id"]][row["brand_id"]].add(part)
+                if row["month"] is not None:
+                    month_parts[(row["vendor_id"], row["month"])][row["brand_id"]].add(part)
+        db.conn.execute("DROP TABLE temp.rollup_daily")
+
+        served = vendor_brands(engagements)
+        shared = multi_vendor_brands(engagements)
+        brand_prior = _pooled_cs(brands.values())
+        vendor_prior = _pooled_cs(g for parts in vendor_parts.values() for g in parts.values())
+        brand_rows = _brand_rows(
+            db, brands, engagements_by_brand=_count_vendors(served), prior=brand_prior, k=prior_strength
+        )
+        vendor_rows = _vendor_rows(
+            db, vendor_parts, brands, served, shared, prior=vendor_prior, k=prior_strength
+        )
+        monthly_rows = [
+            {"vendor_id": vendor, "month": month, **_monthly_values(merge_balanced(parts.values()))}
+            for (vendor, month), parts in sorted(month_parts.items())
+        ]
+        switch_rows = [_switch_row(db, s, params) for s in find_switches(engagements, SWITCH_MAX_GAP_DAYS)]
+        meta = {
+            "as_of": as_of.isoformat(),
+            "model_id": params["model_id"],
+            "model_revision": params["model_revision"],
+            "built_at": utcnow(),
+            "prior_strength": repr(float(prior_strength)),
+            "half_life_days": repr(float(half_life_days)),
+            "cs_relevance_threshold": repr(CS_RELEVANCE_THRESHOLD),
+            "prior_cs_score_vendors": repr(vendor_prior),
+            "prior_cs_score_brands": repr(brand_prior),
+            "brand_balance": "sqrt",
+            "switch_window_days": str(SWITCH_WINDOW_DAYS),
+            "switch_max_gap_days": str(SWITCH_MAX_GAP_DAYS),
+            "undated_period_key": UNDATED,
+        }
+        for table, rows in (
+            ("brand_reputation", brand_rows),
+            ("vendor_reputation", vendor_rows),
+            ("vendor_monthly", monthly_rows),
+            ("vendor_switches", switch_rows),
+            ("rollup_meta", [{"key": k, "value": v} for k, v in meta.items()]),
+        ):
+            _insert(db, table, rows)
+        views.create_views(db)
+    views.ensure_search(db)
+    totals = Group()
+    for group in brands.values():
+        totals.add(group)
+    return RollupSummary(
+        as_of=as_of,
+        model_id=params["model_id"],
+        model_revision=params["model_revision"],
+        n_reviews=_count(totals.counts["reviews"]),
+        n_duplicates=_count(totals.counts["duplicates"]),
+        n_non_english=_count(totals.counts["non_english"]),
+        n_undated=_count(totals.counts["undated"]),
+        n_brands=len(brand_rows),
+        n_vendors=len(vendor_rows),
+        n_vendors_ranked=sum(1 for r in vendor_rows if r["shrunk_score"] is not None),
+        n_switches=len(switch_rows),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _ensure_pow(db: sqlite_utils.Database) -> None:
+    """SQLite builds without the math functions get Python's pow (same numbers, a little slower)."""
+    try:
+        db.conn.execute("SELECT pow(0.5, 1.0)").fetchone()
+    except Exception:
+        db.conn.create_function("pow", 2, math.pow, deterministic=True)
+
+
+def _check_scope(db: sqlite_utils.Database, as_of: date, params: dict[str, Any]) -> None:
+    first = db.execute("SELECT min(first_seen) FROM reviews").fetchone()[0]
+    if first is None:
+        raise RollupError("the database has no reviews yet; run `reputation crawl` first")
+    if db.execute(f"SELECT 1 FROM reviews r WHERE {SCOPE_SQL} LIMIT 1", params).fetchone() is None:
+        raise RollupError(f"no reviews on or before {as_of.isoformat()} (the first was seen on {first[:10]})")
+
+
+def _pooled_cs(groups: Iterable[Group]) -> float | None:
+    """Mean CS score over every review once (attribution weights of one review add up to 1)."""
+    pooled = Moments()
+    for group in groups:
+        pooled.add(group.moments["cs"])
+    return pooled.mean
+
+
+def _count_vendors(served: dict[str, set[str]]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for brand_ids in served.values():
+        for brand_id in brand_ids:
+            counts[brand_id] += 1
+    return counts
+
+
+def _brand_rows(
+    db: sqlite_utils.Database,
+    groups: dict[str, Group],
+    *,
+    engagements_by_brand: dict[str, int],
+    prior: float | None,
+    k: float,
+) -> list[dict[str, Any]]:
+    rows = []
+    for brand_id, name in db.execute("SELECT id, name FROM brands ORDER BY id"):
+        values = metric_values(groups.get(brand_id, Group()), prior, k)
+        rows.append(
+            {
+                "brand_id": brand_id,
+                "brand_name": name,
+                **values,
+                "n_vendors": engagements_by_brand.get(brand_id, 0),
+            }
+        )
+    return rows
+
+
+def _vendor_rows(
+    db: sqlite_utils.Database,
+    parts_by_vendor: dict[str, dict[str, Group]],
+    brand_groups: dict[str, Group],
+    served: dict[str, set[str]],
+    shared: set[str],
+    *,
+    prior: float | None,
+    k: float,
+) -> list[dict[str, Any]]:
+    brand_names = dict(db.execute("SELECT id, name FROM brands").fetchall())
+    rows = []
+    for vendor_id, name in db.execute("SELECT id, name FROM vendors ORDER BY id"):
+        parts = parts_by_vendor.get(vendor_id, {})
+        values = metric_values(merge_balanced(parts.values()), prior, k)
+        # undated reviews of brands with several vendors could not be attributed to anyone
+        values["n_undated"] = _count(
+            sum(
+                brand_groups[b].counts["undated"]
+                for b in served.get(vendor_id, set()) & shared
+                if b in brand_groups
+            )
+        )
+        weights = brand_weights(parts)
+        listing = [
+            {
+                "brand_id": b,
+                "brand_name": brand_names.get(b, b),
+                "n": _count(parts[b].counts["reviews"]) if b in parts else 0,
+                "n_cs": _count(parts[b].moments["cs"].n) if b in parts else 0,
+                "weight": round(weights.get(b, 0.0), 4),
+            }
+            for b in served.get(vendor_id, set()) | set(parts)
+        ]
+        listing.sort(key=lambda item: (-item["weight"], -item["n"], item["brand_id"]))
+        rows.append(
+            {
+                "vendor_id": vendor_id,
+                "vendor_name": name,
+                "rank": None,
+                **values,
+                "n_brands": sum(1 for item in listing if item["n"] > 0),
+                "brands": json.dumps(listing, ensure_ascii=False),
+            }
+        )
+    ranked = sorted((r for r in rows if r["shrunk_score"] is not None), key=lambda r: -r["shrunk_score"])
+    for position, row in enumerate(ranked, start=1):
+        tied = position > 1 and row["shrunk_score"] == ranked[position - 2]["shrunk_score"]
+        row["rank"] = ranked[position - 2]["rank"] if tied else position
+    for row in rows:
+        if row["rank"] is None:
+            row["rank"] = len(ranked) + 1  # NULL scores rank last, tied
+    return rows
+
+
+def _monthly_values(group: Group) -> dict[str, Any]:
+    values = metric_values(group, None, 0.0)
+    keep = ("n_reviews", "n_scored", "n_cs", "mean_score", "cs_score", "share_positive", "share_negative")
+    out: dict[str, Any] = {}
+    for column in keep:
+        out[column] = values[column]
+        if not column.startswith("n_"):
+            out[f"{column}_low"], out[f"{column}_high"] = values[f"{column}_low"], values[f"{column}_high"]
+    out["n_eff_cs"] = values["n_eff_cs"]
+    return out
+
+
+def _switch_row(db: sqlite_utils.Database, switch: Switch, params: dict[str, Any]) -> dict[str, Any]:
+    """CS sentiment before vs after a vendor change, against the brand's non-CS sentiment."""
+    window = timedelta(days=SWITCH_WINDOW_DAYS)
+    before = (switch.from_end - window + timedelta(days=1), switch.from_end)
+    after = (switch.switch_date, switch.switch_date + window - timedelta(days=1))
+    sides = {}
+    for side, (lo, hi) in (("before", before), ("after", after)):
+        query = {
+            **params,
+            "brand_id": switch.brand_id,
+            "lo": lo.isoformat(),
+            "hi_next": (hi + timedelta(days=1)).isoformat(),
+        }
+        n_cs, cs, n_other, other = db.execute(WINDOW_SQL, query).fetchone()
+        sides[side] = (int(n_cs or 0), cs, int(n_other or 0), other)
+    (n_cs_b, cs_b, n_o_b, o_b), (n_cs_a, cs_a, n_o_a, o_a) = sides["before"], sides["after"]
+    cs_change = cs_a - cs_b if cs_a is not None and cs_b is not None else None
+    other_change = o_a - o_b if o_a is not None and o_b is not None else None
+    return {
+        "brand_id": switch.brand_id,
+        "from_vendor_id": switch.from_vendor_id,
+        "to_vendor_id": switch.to_vendor_id,
+        "from_end_date": switch.from_end.isoformat(),
+        "switch_date": switch.switch_date.isoformat(),
+        "window_days": SWITCH_WINDOW_DAYS,
+        "n_cs_before": n_cs_b,
+        "cs_before": cs_b,
+        "n_cs_after": n_cs_a,
+        "cs_after": cs_a,
+        "n_other_before": n_o_b,
+        "other_before": o_b,
+        "n_other_after": n_o_a,
+        "other_after": o_a,
+        "cs_change": cs_change,
+        "other_change": other_change,
+        "did": cs_change - other_change if cs_change is not None and other_change is not None else None,
+    }
+
+
+def _insert(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]]) -> None:
+    columns = [name for name, _ in TABLES[table]]
+    placeholders = ", ".join("?" for _ in columns)
+    db.conn.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})",
+        [tuple(row[c] for c in columns) for row in rows],
+    )

@@ -1,0 +1,165 @@
+"""Syndicated reviews: the same review copied to several sites must count once.
+
+A review is a copy of an earlier one when both are about the same brand, carry the same
+``author_hash``, were published within :data:`WINDOW_DAYS` days of each other, and their normalised
+texts are equal or near-equal (Jaccard similarity of word shingles >= :data:`SIMILARITY_THRESHOLD`).
+
+Speed: only reviews whose author wrote another review of the same brand within the window can
+be copies, so SQL narrows the candidates first (usually a tiny fraction of the table); MinHash
+LSH (datasketch) then finds similar texts among them, and each LSH hit is confirmed with the
+exact Jaccard similarity of the shingle sets. Copies form clusters; every copy links to the
+cluster's original: the earliest published (undated: first seen), then first seen, then smallest id;
+``similarity`` is the copy's Jaccard similarity to that original.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import sqlite_utils
+from datasketch import MinHash, MinHashLSH
+
+WINDOW_DAYS = 14
+SHINGLE_WORDS = 3
+SIMILARITY_THRESHOLD = 0.5
+NUM_PERM = 128
+
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A review that might be a copy: its id, author, brand, date and text."""
+
+    id: str
+    author_hash: str
+    brand_id: str
+    day: date
+    first_seen: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    review_id: str
+    original_id: str
+    similarity: float
+
+
+def normalise(text: str) -> list[str]:
+    """Words of the text, case-folded and stripped of punctuation and accents' compatibility forms."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def shingles(words: list[str], size: int = SHINGLE_WORDS) -> set[str]:
+    """Overlapping runs of ``size`` words; a text shorter than that is one shingle."""
+    if len(words) <= size:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    if not a and not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def find_duplicates(
+    candidates: Iterable[Candidate],
+    *,
+    threshold: float = SIMILARITY_THRESHOLD,
+    window_days: int = WINDOW_DAYS,
+) -> list[Duplicate]:
+    """Link every copy among ``candidates`` to its original; originals themselves are not listed."""
+    ordered = sorted(candidates, key=lambda c: (c.day, c.first_seen, c.id))
+    if len(ordered) < 2:
+        return []
+    sets = [shingles(normalise(c.text)) for c in ordered]
+    signatures = MinHash.bulk([[s.encode() for s in shingle_set] for shingle_set in sets], num_perm=NUM_PERM)
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    for index, signature in enumerate(signatures):
+        if sets[index]:
+            lsh.insert(index, signature)
+
+    parent = list(range(len(ordered)))  # union-find; the root is always the earliest member
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    matched: set[int] = set()
+    for index, signature in enumerate(signatures):
+        if not sets[index]:
+            continue
+        me = ordered[index]
+        for other in lsh.query(signature):
+            if other >= index:
+                continue  # pair each copy with earlier reviews only
+            them = ordered[other]
+            if them.author_hash != me.author_hash or them.brand_id != me.brand_id:
+                continue
+            if abs((me.day - them.day).days) > window_days:
+                continue
+            similarity = jaccard(sets[index], sets[other])
+            if similarity < threshold:
+                continue
+            a, b = root(index), root(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+            matched.add(index)
+    duplicates = []
+    for index in sorted(matched):
+        original = root(index)
+        if original != index:
+            similarity = jaccard(sets[index], sets[original])  # to the original, not the closest copy
+            duplicates.append(Duplicate(ordered[index].id, ordered[original].id, round(similarity, 6)))
+    return duplicates
+
+
+def candidate_reviews(
+    db: sqlite_utils.Database, scope_sql: str, params: dict[str, str]
+) -> Iterator[Candidate]:
+    """Reviews whose author wrote another review of the same brand within the window.
+
+    ``scope_sql`` is a WHERE condition over ``reviews r`` (the as-of filter). The pairing scans
+    the index on (author_hash, brand_id); rows stream in (author, brand, day) order, so only one
+    author's group is held at a time.
+    """
+    day_sql = "COALESCE(substr(r.published_at, 1, 10), substr(r.first_seen, 1, 10))"
+    sql = f"""
+        SELECT r.id, r.author_hash, r.brand_id, {day_sql} AS day, r.first_seen,
+               COALESCE(r.body, '') AS text
+        FROM (SELECT author_hash, brand_id FROM reviews
+              WHERE author_hash IS NOT NULL
+              GROUP BY author_hash, brand_id HAVING count(*) > 1) AS pair
+        JOIN reviews r ON r.author_hash = pair.author_hash AND r.brand_id = pair.brand_id
+        WHERE {scope_sql}
+        ORDER BY r.author_hash, r.brand_id, day, r.first_seen, r.id
+    """
+    group: list[Candidate] = []
+    for rid, author, brand, day_raw, first_seen, text in db.execute(sql, params):
+        try:
+            day = date.fromisoformat(day_raw)
+        except (TypeError, ValueError):
+            continue
+        candidate = Candidate(rid, author, brand, day, first_seen, text)
+        if group and (group[0].author_hash, group[0].brand_id) != (author, brand):
+            yield from _close_in_time(group)
+            group = []
+        group.append(candidate)
+    yield from _close_in_time(group)
+
+
+def _close_in_time(group: list[Candidate]) -> Iterator[Candidate]:
+    """Members of one (author, brand) group that have a neighbour within the window."""
+    for i, c in enumerate(group):
+        before = i > 0 and (c.day - group[i - 1].day).days <= WINDOW_DAYS
+        after = i + 1 < len(group) and (group[i + 1].day - c.day).days <= WINDOW_DAYS
+        if before or after:
+            yield c

@@ -1,0 +1,268 @@
+"""The SQL side of the roll-ups: table definitions, convenience views and full-text search.
+
+Tables are dropped and re-created on every ``reputation rollup`` (inside its one transaction),
+so their definitions live here rather than in the numbered migrations: they hold derived data
+only and can always be rebuilt from reviews, review_sentiment and engagements. Column meanings
+are documented in datasets/datasette-metadata.yaml.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from reputation.attribution import UNDATED
+
+# Reviews in scope on as_of: first seen by then and not published after it.
+SCOPE_SQL = "r.first_seen < :next_day AND (r.published_at IS NULL OR r.published_at < :next_day)"
+
+# Each in-scope review once, with flat per-review values; MATERIALIZED so every expression is
+# computed once per review rather than once per aggregate that uses it. ``sc``: the signed score
+# of a scored review, ``cx``: its CS score when CS-relevant, ``ox``: its score when not
+# CS-relevant (the switch baseline); NULL otherwise. Language: the sentiment step's detection,
+# else the crawler's; unknown counts as English.
+_SCOPED_SQL = f"""
+    WITH scoped AS MATERIALIZED (
+        SELECT brand_id, day, relative, dup, ok AND NOT en AS non_en, label,
+               CASE WHEN en THEN score END AS sc,
+               CASE WHEN en AND cs_relevant THEN cs_score END AS cx,
+               CASE WHEN en AND NOT cs_relevant THEN score END AS ox
+        FROM (
+            SELECT r.brand_id,
+                   CASE WHEN r.date_precision <> 'missing' THEN substr(r.published_at, 1, 10) END AS day,
+                   r.date_precision = 'relative' AS relative,
+                   d.review_id IS NOT NULL AS dup, d.review_id IS NULL AS ok,
+                   d.review_id IS NULL AND COALESCE(s.language, r.language, 'en') LIKE 'en%' AS en,
+                   s.label, s.score, s.cs_relevance >= :cs_threshold AS cs_relevant, s.cs_score
+            FROM reviews r
+            LEFT JOIN review_duplicates d ON d.review_id = r.id
+            LEFT JOIN review_sentiment s ON s.review_id = r.id
+                 AND s.model_id = :model_id AND s.model_revision = :model_revision
+            WHERE {SCOPE_SQL} {{extra}}
+        )
+    )
+"""
+
+# Pass 1 (the only one over every review): unweighted sums per (brand, day). Attribution weights
+# and recency weights depend on the day only, so pass 2 can apply them to these sums.
+DAILY_SQL = (
+    _SCOPED_SQL.format(extra="")
+    + """
+    SELECT brand_id, day,
+           sum(NOT dup) AS n_reviews, sum(dup) AS n_duplicates, sum(non_en) AS n_non_english,
+           sum(NOT dup AND relative) AS n_relative,
+           count(sc) AS s_n, total(sc) AS s_sum, total(sc * sc) AS s_sq,
+           sum(sc IS NOT NULL AND label = 'positive') AS n_pos,
+           sum(sc IS NOT NULL AND label = 'negative') AS n_neg,
+           count(cx) AS c_n, total(cx) AS c_sum, total(cx * cx) AS c_sq
+    FROM scoped
+    GROUP BY brand_id, day
+"""
+)
+
+# Pass 2: weighted sufficient statistics per (brand, vendor, month) from the daily sums. ``a`` is
+# the attribution weight (1 when the review counts for no vendor), ``rw`` the recency weight.
+# ``*_ww`` are sums of squared vendor weights, ``*_wwb`` the same for the brand, where every
+# review weighs 1; ``*_a`` are counts summed with attribution weights (see Group.from_row).
+AGGREGATE_SQL = f"""
+    WITH attributed AS (
+        SELECT d.*, substr(d.day, 1, 7) AS month, p.vendor_id, COALESCE(p.weight, 1.0) AS a,
+               pow(0.5, (julianday(:as_of) - julianday(d.day)) / :half_life) AS rw
+        FROM temp.rollup_daily d
+        LEFT JOIN attribution_periods p ON p.brand_id = d.brand_id
+             AND COALESCE(d.day, '{UNDATED}') BETWEEN p.start_date AND p.end_date
+    )
+    SELECT brand_id, vendor_id, month,
+           sum(n_reviews) AS n_reviews, total(a * n_reviews) AS w_reviews,
+           sum(n_duplicates) AS n_duplicates, total(a * n_duplicates) AS w_duplicates,
+           sum(n_non_english) AS n_non_english, total(a * n_non_english) AS w_non_english,
+           sum(n_relative) AS n_relative, total(a * n_relative) AS w_relative,
+           total((day IS NULL) * n_reviews) AS n_undated, total((day IS NULL) * a * n_reviews) AS w_undated,
+           sum(s_n) AS s_n, total(a * s_n) AS s_w, total(a * s_sum) AS s_wx, total(a * s_sq) AS s_wxx,
+           total(a * a * s_n) AS s_ww, total(a * n_pos) AS p_wx, total(a * n_neg) AS q_wx,
+           sum(c_n) AS c_n, total(a * c_n) AS c_w, total(a * c_sum) AS c_wx, total(a * c_sq) AS c_wxx,
+           total(a * a * c_n) AS c_ww,
+           total((rw IS NOT NULL) * c_n) AS r_n, total((rw IS NOT NULL) * a * c_n) AS r_a,
+           total(a * rw * c_n) AS r_w, total(a * rw * c_sum) AS r_wx, total(a * rw * c_sq) AS r_wxx,
+           total(a * a * rw * rw * c_n) AS r_ww, total(a * rw * rw * c_n) AS r_wwb
+    FROM attributed
+    GROUP BY brand_id, vendor_id, month
+    ORDER BY brand_id, vendor_id, month
+"""
+
+# One brand's CS and non-CS sentiment over a date range (vendor switches).
+WINDOW_SQL = (
+    _SCOPED_SQL.format(
+        extra="AND r.brand_id = :brand_id AND r.published_at >= :lo AND r.published_at < :hi_next"
+    )
+    + """
+    SELECT count(cx), avg(cx), count(ox), avg(ox) FROM scoped WHERE day IS NOT NULL
+"""
+)
+
+_METRICS: list[tuple[str, str]] = [
+    ("n_reviews", "INTEGER NOT NULL"),
+    ("n_scored", "INTEGER NOT NULL"),
+    ("n_cs", "INTEGER NOT NULL"),
+    ("mean_score", "REAL"),
+    ("mean_score_low", "REAL"),
+    ("mean_score_high", "REAL"),
+    ("cs_score", "REAL"),
+    ("cs_score_low", "REAL"),
+    ("cs_score_high", "REAL"),
+    ("share_positive", "REAL"),
+    ("share_positive_low", "REAL"),
+    ("share_positive_high", "REAL"),
+    ("share_negative", "REAL"),
+    ("share_negative_low", "REAL"),
+    ("share_negative_high", "REAL"),
+    ("shrunk_score", "REAL"),
+    ("recency_score", "REAL"),
+    ("recency_score_low", "REAL"),
+    ("recency_score_high", "REAL"),
+    ("n_eff_scored", "REAL"),
+    ("n_eff_cs", "REAL"),
+    ("n_undated", "INTEGER NOT NULL"),
+    ("n_relative_date", "INTEGER NOT NULL"),
+    ("n_non_english", "INTEGER NOT NULL"),
+    ("n_duplicates", "INTEGER NOT NULL"),
+]
+
+_MONTHLY_BASES = {
+    "n_reviews",
+    "n_scored",
+    "n_cs",
+    "mean_score",
+    "cs_score",
+    "share_positive",
+    "share_negative",
+}
+_MONTHLY_METRICS = [
+    (name, kind)
+    for name, kind in _METRICS
+    if name.removesuffix("_low").removesuffix("_high") in _MONTHLY_BASES
+] + [("n_eff_cs", "REAL")]
+
+# table -> columns (name, SQL type); primary keys below
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "brand_reputation": [("brand_id", "TEXT"), ("brand_name", "TEXT"), *_METRICS, ("n_vendors", "INTEGER")],
+    "vendor_reputation": [
+        ("vendor_id", "TEXT"),
+        ("vendor_name", "TEXT"),
+        ("rank", "INTEGER"),
+        *_METRICS,
+        ("n_brands", "INTEGER NOT NULL"),
+        ("brands", "TEXT NOT NULL"),
+    ],
+    "vendor_monthly": [("vendor_id", "TEXT"), ("month", "TEXT"), *_MONTHLY_METRICS],
+    "vendor_switches": [
+        ("brand_id", "TEXT"),
+        ("from_vendor_id", "TEXT"),
+        ("to_vendor_id", "TEXT"),
+        ("from_end_date", "TEXT"),
+        ("switch_date", "TEXT"),
+        ("window_days", "INTEGER"),
+        ("n_cs_before", "INTEGER"),
+        ("cs_before", "REAL"),
+        ("n_cs_after", "INTEGER"),
+        ("cs_after", "REAL"),
+        ("n_other_before", "INTEGER"),
+        ("other_before", "REAL"),
+        ("n_other_after", "INTEGER"),
+        ("other_after", "REAL"),
+        ("cs_change", "REAL"),
+        ("other_change", "REAL"),
+        ("did", "REAL"),
+    ],
+    "rollup_meta": [("key", "TEXT"), ("value", "TEXT")],
+    "review_duplicates": [
+        ("review_id", "TEXT"),
+        ("original_id", "TEXT NOT NULL"),
+        ("similarity", "REAL NOT NULL"),
+    ],
+    "attribution_periods": [
+        ("brand_id", "TEXT"),
+        ("vendor_id", "TEXT"),
+        ("start_date", "TEXT NOT NULL"),
+        ("end_date", "TEXT NOT NULL"),
+        ("weight", "REAL NOT NULL"),
+    ],
+}
+
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "brand_reputation": ("brand_id",),
+    "vendor_reputation": ("vendor_id",),
+    "vendor_monthly": ("vendor_id", "month"),
+    "vendor_switches": ("brand_id", "from_vendor_id", "to_vendor_id", "switch_date"),
+    "rollup_meta": ("key",),
+    "review_duplicates": ("review_id",),
+    "attribution_periods": ("brand_id", "start_date", "vendor_id"),
+}
+
+VIEWS: dict[str, str] = {
+    "latest_vendor_reputation": """
+        SELECT v.rank, v.vendor_id, v.vendor_name, v.n_reviews, v.n_cs, v.shrunk_score,
+               v.cs_score, v.cs_score_low, v.cs_score_high, v.recency_score,
+               v.mean_score, v.mean_score_low, v.mean_score_high,
+               v.share_positive, v.share_negative, v.n_brands, v.brands,
+               (SELECT value FROM rollup_meta WHERE key = 'as_of') AS as_of,
+               (SELECT value FROM rollup_meta WHERE key = 'model_id') AS model_id
+        FROM vendor_reputation v
+        JOIN vendors ON vendors.id = v.vendor_id
+        ORDER BY v.rank, v.vendor_id
+    """,
+    "review_scores": """
+        SELECT r.id AS review_id, r.brand_id, b.name AS brand_name, r.source_id, r.url,
+               r.published_at, r.date_precision, r.rating, r.title, r.body,
+               COALESCE(s.language, r.language) AS language,
+               s.label, s.score, s.cs_relevance, s.cs_score, s.model_id, s.model_revision,
+               d.original_id AS duplicate_of
+        FROM reviews r
+        JOIN brands b ON b.id = r.brand_id
+        LEFT JOIN review_sentiment s ON s.review_id = r.id
+             AND s.model_id = (SELECT value FROM rollup_meta WHERE key = 'model_id')
+             AND s.model_revision = (SELECT value FROM rollup_meta WHERE key = 'model_revision')
+        LEFT JOIN review_duplicates d ON d.review_id = r.id
+    """,
+    "vendor_review_attribution": """
+        SELECT p.vendor_id, vendors.name AS vendor_name, r.id AS review_id, r.brand_id,
+               r.published_at, r.date_precision, p.weight,
+               p.start_date AS period_start, p.end_date AS period_end
+        FROM reviews r
+        JOIN attribution_periods p ON p.brand_id = r.brand_id
+             AND (CASE WHEN r.date_precision = 'missing' OR r.published_at IS NULL THEN '0000-00-00'
+                       ELSE substr(r.published_at, 1, 10) END) BETWEEN p.start_date AND p.end_date
+        JOIN vendors ON vendors.id = p.vendor_id
+        WHERE r.id NOT IN (SELECT review_id FROM review_duplicates)
+          AND substr(r.first_seen, 1, 10) <= (SELECT value FROM rollup_meta WHERE key = 'as_of')
+          AND (r.published_at IS NULL
+               OR substr(r.published_at, 1, 10) <= (SELECT value FROM rollup_meta WHERE key = 'as_of'))
+    """,
+}
+
+
+def create_tables(db: sqlite_utils.Database) -> None:
+    """Drop and re-create every roll-up table, empty (call inside the rebuild's transaction)."""
+    for view in VIEWS:
+        db.conn.execute(f"DROP VIEW IF EXISTS {view}")
+    for table, columns in TABLES.items():
+        body = ",\n    ".join(f"{name} {kind}" for name, kind in columns)
+        key = ", ".join(PRIMARY_KEYS[table])
+        db.conn.execute(f"DROP TABLE IF EXISTS {table}")
+        db.conn.execute(f"CREATE TABLE {table} (\n    {body},\n    PRIMARY KEY ({key})\n)")
+    db.conn.execute("CREATE INDEX idx_review_duplicates_original ON review_duplicates(original_id)")
+
+
+def create_views(db: sqlite_utils.Database) -> None:
+    """(Re)create the views over the roll-up tables; safe to run any number of times."""
+    for name, sql in VIEWS.items():
+        db.conn.execute(f"DROP VIEW IF EXISTS {name}")
+        db.conn.execute(f"CREATE VIEW {name} AS {sql.strip()}")
+
+
+def ensure_search(db: sqlite_utils.Database) -> None:
+    """Full-text search over reviews(title, body), kept current by triggers; no-op once set up.
+
+    Must run outside a transaction (sqlite-utils uses executescript). The index is keyed by
+    the reviews rowid; after a VACUUM call ``db["reviews_fts"].rebuild_fts()`` to re-sync it.
+    """
+    db.table("reviews").enable_fts(["title", "body"], create_triggers=True, replace=True)
