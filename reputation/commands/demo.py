@@ -1,0 +1,31 @@
+"""`reputation demo`: the whole job on the embedded demo site, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reputation.demo import run_demo
+
+
+@click.command()
+@click.option("--out", "out_dir", default="demo-output", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the generated site, the registry and the scorecards.")
+@click.option("--no-score", is_flag=True, help="Stop after the crawl.")
+@click.pass_context
+def demo(ctx: click.Context, out_dir: str, no_score: bool) -> None:
+    """Generate the demo review site, serve it on 127.0.0.1, crawl, score, roll up, write scorecards."""
+    db_path = ctx.find_root().obj["db_path"]
+    result = run_demo(db_path, Path(out_dir), score=not no_score, rollup=not no_score,
+                      scorecards=not no_score, say=click.echo)
+    if result.rollup is not None:
+        from reputation.demo_report import print_vendor_table
+
+        print_vendor_table(db_path)
+    if result.scorecards:
+        click.echo(f"scorecards: {len(result.scorecards)} files in {Path(out_dir) / 'scorecards'}")
+    click.echo("\nOpen the results:")
+    click.echo(f"  sqlite3 {db_path} 'SELECT * FROM latest_vendor_reputation'")
+    click.echo(f"  datasette {db_path} -m datasets/datasette-metadata.yaml")
+    click.echo(f"  python -c \"from reputation.api import vendor_table; print(vendor_table('{db_path}'))\"")
