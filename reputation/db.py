@@ -136,6 +136,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX idx_review_sentiment_model ON review_sentiment(model_id, model_revision);
         """,
     ),
+    (
+        3,
+        "index for finding syndicated copies by author and brand",
+        """
+        CREATE INDEX IF NOT EXISTS idx_reviews_author ON reviews(author_hash, brand_id);
+        """,
+    ),
 ]
 
 

@@ -165,7 +165,6 @@ def build_rollups(
         params["model_id"], params["model_revision"] = choose_model(db, model_id)
         engagements = load_engagements(db, as_of)
         create_tables(db)
-        db.conn.execute("CREATE INDEX IF NOT EXISTS idx_reviews_author ON reviews(author_hash, brand_id)")
         duplicates = find_duplicates(candidate_reviews(db, SCOPE_SQL, params))
         db.conn.executemany(
             "INSERT INTO review_duplicates VALUES (?, ?, ?)",
