@@ -143,6 +143,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX IF NOT EXISTS idx_reviews_author ON reviews(author_hash, brand_id);
         """,
     ),
+    (
+        4,
+        "review_sentiment.other_score: sentiment of the sentences not about customer service",
+        """
+        ALTER TABLE review_sentiment ADD COLUMN other_score REAL;  -- -1..1; NULL when every sentence is about service
+        """,
+    ),
 ]
 
 

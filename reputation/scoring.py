@@ -13,6 +13,9 @@ characters in sentences at or above the detector's threshold (0.0 = nothing abou
 service; NULL when the text has no sentences). ``cs_sentences`` are those sentences, and
 ``cs_score``/``cs_label`` come from classifying them joined together; those three are
 NULL when no sentence passes, and the CS score never mixes in product or price talk.
+``other_score`` is the sentiment of the remaining sentences (product, price, delivery...):
+the brand's own baseline, which vendor-switch comparisons subtract; it is the overall score
+when no sentence is about customer service and NULL when every sentence is.
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ def _score_batch(
     cs_parts = _customer_service(texts, model, detector, batch_size)
     now = utcnow()
     records = []
-    for row, prediction, (relevance, sentences, cs) in zip(rows, overall, cs_parts, strict=True):
+    for row, prediction, (relevance, sentences, cs, other) in zip(rows, overall, cs_parts, strict=True):
         flags = list(prediction.flags)
         language = row[4]
         if language and language != "en":
@@ -184,6 +187,7 @@ def _score_batch(
                 "cs_label": cs.label if cs else None,
                 "cs_score": cs.score if cs else None,
                 "cs_sentences": _json(sentences),
+                "other_score": prediction.score if other is _WHOLE else (other.score if other else None),
                 "language": language,
                 "flags": json.dumps(flags),
                 "scored_at": now,
@@ -192,23 +196,41 @@ def _score_batch(
     return records
 
 
+# Marks a review with no customer-service sentence: its other part is the whole text,
+# already scored, so it is not predicted a second time.
+_WHOLE: Any = object()
+
+
 def _customer_service(
     texts: Sequence[str], model: SentimentModel, detector: Any, batch_size: int
-) -> list[tuple[float | None, list[str] | None, Prediction | None]]:
-    """(cs_relevance, cs_sentences, cs prediction) per text; all None without a detector or text."""
+) -> list[tuple[float | None, list[str] | None, Prediction | None, Any]]:
+    """(cs_relevance, cs_sentences, cs prediction, other-part prediction) per text.
+
+    All None without a detector or text. Both parts of every mixed review go to the model
+    in one call so they share its length-sorted batches.
+    """
     if detector is None:
-        return [(None, None, None)] * len(texts)
+        return [(None, None, None, None)] * len(texts)
     aspects = detector.review_aspects(texts, batch_size=batch_size)
-    joined = [" ".join(a.cs_sentences) for a in aspects if a.cs_sentences]
-    cs_predictions = iter(model.predict(joined, batch_size=batch_size) if joined else [])
-    return [
-        (
-            a.cs_relevance if a.sentences else None,
-            list(a.cs_sentences) or None,
-            next(cs_predictions) if a.cs_sentences else None,
-        )
-        for a in aspects
-    ]
+    parts: list[str] = []
+    for a in aspects:
+        if a.cs_sentences:
+            parts.append(" ".join(a.cs_sentences))
+            chosen = set(a.cs_sentences)
+            rest = [s for s in a.sentences if s not in chosen]
+            if rest:
+                parts.append(" ".join(rest))
+    predictions = iter(model.predict(parts, batch_size=batch_size) if parts else [])
+    results: list[tuple[float | None, list[str] | None, Prediction | None, Any]] = []
+    for a in aspects:
+        if not a.cs_sentences:
+            results.append((a.cs_relevance if a.sentences else None, None, None, _WHOLE if a.sentences else None))
+            continue
+        cs = next(predictions)
+        chosen = set(a.cs_sentences)
+        other = next(predictions) if any(s not in chosen for s in a.sentences) else None
+        results.append((a.cs_relevance, list(a.cs_sentences), cs, other))
+    return results
 
 
 def _error_record(row: Any, model: SentimentModel, exc: Exception) -> dict[str, Any]:
@@ -224,6 +246,7 @@ def _error_record(row: Any, model: SentimentModel, exc: Exception) -> dict[str, 
         "cs_label": None,
         "cs_score": None,
         "cs_sentences": None,
+        "other_score": None,
         "language": row[4],
         "flags": json.dumps([ERROR_FLAG, f"{ERROR_FLAG}:{type(exc).__name__}"]),
         "scored_at": utcnow(),

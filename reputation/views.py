@@ -17,22 +17,24 @@ SCOPE_SQL = "r.first_seen < :next_day AND (r.published_at IS NULL OR r.published
 
 # Each in-scope review once, with flat per-review values; MATERIALIZED so every expression is
 # computed once per review rather than once per aggregate that uses it. ``sc``: the signed score
-# of a scored review, ``cx``: its CS score when CS-relevant, ``ox``: its score when not
-# CS-relevant (the switch baseline); NULL otherwise. Language: the sentiment step's detection,
+# of a scored review, ``cx``: its CS score when CS-relevant, ``ox``: the score of its sentences
+# that are not about customer service (the switch baseline, free of the vendor's effect);
+# NULL otherwise. Language: the sentiment step's detection,
 # else the crawler's; unknown counts as English.
 _SCOPED_SQL = f"""
     WITH scoped AS MATERIALIZED (
         SELECT brand_id, day, relative, dup, ok AND NOT en AS non_en, label,
                CASE WHEN en THEN score END AS sc,
                CASE WHEN en AND cs_relevant THEN cs_score END AS cx,
-               CASE WHEN en AND NOT cs_relevant THEN score END AS ox
+               CASE WHEN en THEN other_score END AS ox
         FROM (
             SELECT r.brand_id,
                    CASE WHEN r.date_precision <> 'missing' THEN substr(r.published_at, 1, 10) END AS day,
                    r.date_precision = 'relative' AS relative,
                    d.review_id IS NOT NULL AS dup, d.review_id IS NULL AS ok,
                    d.review_id IS NULL AND COALESCE(s.language, r.language, 'en') LIKE 'en%' AS en,
-                   s.label, s.score, s.cs_relevance >= :cs_threshold AS cs_relevant, s.cs_score
+                   s.label, s.score, s.cs_relevance >= :cs_threshold AS cs_relevant, s.cs_score,
+                   s.other_score
             FROM reviews r
             LEFT JOIN review_duplicates d ON d.review_id = r.id
             LEFT JOIN review_sentiment s ON s.review_id = r.id

@@ -95,6 +95,8 @@ class Builder:
                 "score": score,
                 "cs_relevance": relevance,
                 "cs_score": cs,
+                # a review with no customer-service sentence is all "other" text
+                "other_score": score if cs is None else None,
                 "language": language,
                 "scored_at": "2025-01-01T00:00:00+00:00",
             }
