@@ -1,0 +1,90 @@
+"""The whole recipe behind the default model: data, split, training, export, held-out metrics.
+
+`reputation model train` calls `run_recipe`; re-running it with the defaults rebuilds the committed
+artefact (up to floating-point noise in training on different hardware).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sentiment.default_model import artefact_dir, base_model_dir, materialise
+from sentiment.training import data
+from sentiment.training.export import save_artefact
+from sentiment.training.metrics import heldout_metrics, label_order, predict_probs, vader_metrics
+from sentiment.training.train import TrainConfig, train
+
+log = logging.getLogger(__name__)
+
+HELDOUT_FILE = "heldout.csv"
+METRICS_FILE = "metrics.json"
+PROJECT_DATA_FILE = "cs_reviews.csv"
+
+
+def project_examples(source_dir: Path) -> list[data.Example]:
+    """The project's own labelled customer-service review sentences, if present."""
+    path = source_dir / PROJECT_DATA_FILE
+    return list(data.read_labelled_csv(path, "cs_reviews")) if path.is_file() else []
+
+
+def evaluate_dir(model_dir: Path, heldout: list[data.Example], threads: int = 2) -> dict[str, Any]:
+    """Held-out metrics of a complete model directory (what tests recompute)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
+    probs = predict_probs(model, tokenizer, [ex.text for ex in heldout])
+    return heldout_metrics(probs, label_order(model), heldout)
+
+
+def run_recipe(
+    out_dir: Path,
+    cfg: TrainConfig,
+    data_dir: Path | None = None,
+    progress: Callable[[str], None] = log.info,
+) -> dict[str, Any]:
+    """Build the training mix, train, export to `out_dir`, and write metrics.json there."""
+    started = time.monotonic()
+    extra = project_examples(artefact_dir())
+    examples = data.load_examples(data_dir, extra=extra)
+    splits = data.split(examples)
+    sizes = {name: dict(sorted(Counter(ex.label for ex in rows).items())) for name, rows in splits.items()}
+    progress(f"split sizes: {sizes}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data.write_csv(splits["test"], out_dir / HELDOUT_FILE)
+
+    result = train(base_model_dir(), splits["train"], splits["validation"], cfg, progress)
+    recipe = {
+        "config": result.config,
+        "history": result.history,
+        "split_sizes": sizes,
+        "sources": {key: f"{p.name}=={p.version} ({p.licence})" for key, p in data.PACKAGES.items()},
+        "train_sources": dict(sorted(Counter(ex.source for ex in splits["train"]).items())),
+        "train_seconds": round(result.seconds),
+        "machine": f"{platform.machine()}, {cfg.threads} torch threads",
+    }
+    save_artefact(result.model, cfg.trainable_layers, out_dir, recipe)
+
+    heldout = data.read_csv(out_dir / HELDOUT_FILE)
+    with tempfile.TemporaryDirectory() as tmp:
+        merged = materialise(out_dir, base_model_dir(), Path(tmp) / "model")
+        model_metrics = evaluate_dir(merged, heldout, cfg.threads)
+    metrics = {
+        "model": model_metrics,
+        "vader": vader_metrics(heldout),
+        "train_seconds": round(result.seconds),
+        "total_seconds": round(time.monotonic() - started),
+    }
+    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    progress(f"held-out: {json.dumps(metrics)}")
+    return metrics

@@ -1,0 +1,153 @@
+"""The default sentiment model: built offline from the packaged encoder, and as good as its card says."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sentiment import default_model
+from sentiment.default_model import (
+    DEFAULT_MODEL_ID,
+    DefaultModelUnavailable,
+    artefact_dir,
+    default_model_dir,
+    default_model_revision,
+)
+from sentiment.training import data
+from sentiment.training.recipe import HELDOUT_FILE, METRICS_FILE, evaluate_dir
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+TOLERANCE = 0.005
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The default model materialised into a fresh cache, exactly as first use does it."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv(default_model.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    try:
+        yield default_model_dir()
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def classifier(model_dir: Path) -> tuple[object, object]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.set_num_threads(2)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
+    model.eval()
+    return tokenizer, model
+
+
+def test_directory_is_a_complete_offline_model(model_dir: Path) -> None:
+    assert model_dir.name == default_model_revision()
+    assert (model_dir / "config.json").is_file()
+    assert (model_dir / "tokenizer.json").is_file() or (model_dir / "vocab.txt").is_file()
+    config = json.loads((model_dir / "config.json").read_text())
+    assert {int(k): v for k, v in config["id2label"].items()} == {0: "negative", 1: "neutral", 2: "positive"}
+    meta = json.loads((model_dir / "reputation-model.json").read_text())
+    assert meta["model_id"] == DEFAULT_MODEL_ID
+    assert default_model_dir() == model_dir  # built once, then reused
+
+
+def test_committed_artefact_is_small() -> None:
+    size = sum(p.stat().st_size for p in artefact_dir().iterdir() if p.is_file())
+    assert size <= 25 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("The support agent was rude and useless", "negative"),
+        ("Customer service fixed my issue in minutes, fantastic", "positive"),
+        ("No problems at all, support was quick", "positive"),
+        ("not bad, would buy again", "positive"),
+    ],
+)
+def test_customer_service_sentences(classifier: tuple[object, object], text: str, label: str) -> None:
+    tokenizer, model = classifier
+    with torch.inference_mode():
+        logits = model(**tokenizer([text], return_tensors="pt")).logits  # type: ignore[operator]
+    assert model.config.id2label[int(logits.argmax(-1))] == label  # type: ignore[attr-defined]
+
+
+def test_heldout_metrics_match_the_model_card(model_dir: Path) -> None:
+    stated = json.loads((artefact_dir() / METRICS_FILE).read_text())["model"]
+    heldout = data.read_csv(artefact_dir() / HELDOUT_FILE)
+    assert len(heldout) == stated["rows"]
+    measured = evaluate_dir(model_dir, heldout)
+    for key in ("accuracy", "macro_f1", "review_binary_accuracy"):
+        assert measured[key] >= stated[key] - TOLERANCE, (key, measured[key], stated[key])
+
+
+def test_missing_artefact_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(default_model.ARTEFACT_ENV, str(tmp_path))
+    with pytest.raises(DefaultModelUnavailable, match="trained.safetensors"):
+        default_model_revision()
+
+
+def test_cli_model_path_prints_directory_and_revision(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reputation.cli import cli
+
+    monkeypatch.setenv(default_model.CACHE_ENV, str(model_dir.parent.parent))
+    result = CliRunner().invoke(cli, ["model", "path"], obj={})
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"{model_dir}\t{default_model_revision()}"
+
+
+# --- the recipe's data handling (no downloads) -------------------------------------------------
+
+
+def test_split_is_a_function_of_normalised_text() -> None:
+    assert data.split_of("Great service!") == data.split_of("great   SERVICE")
+    splits = {data.split_of(f"review number {i}") for i in range(300)}
+    assert splits == {"train", "validation", "test"}
+
+
+@pytest.mark.parametrize(
+    ("rating", "label"),
+    [
+        (-2.0, "negative"),
+        (-0.75, "negative"),
+        (-0.6, None),
+        (0.0, "neutral"),
+        (0.49, "neutral"),
+        (0.75, "positive"),
+    ],
+)
+def test_hutto_rating_thresholds(rating: float, label: str | None) -> None:
+    assert data.hutto_label(rating) == label
+
+
+def test_deduplicate_drops_repeats_and_conflicts() -> None:
+    rows = [
+        data.Example("Good value.", "positive", "a"),
+        data.Example("good value", "positive", "b"),
+        data.Example("It broke.", "negative", "a"),
+        data.Example("it broke", "positive", "b"),
+    ]
+    assert data.deduplicate(rows) == [rows[0]]
+
+
+def test_heldout_file_never_overlaps_training_texts() -> None:
+    heldout = data.read_csv(artefact_dir() / HELDOUT_FILE)
+    assert heldout and all(data.split_of(ex.text) == "test" for ex in heldout)
+    assert {ex.label for ex in heldout} == set(data.LABELS)
+
+
+def test_project_sentences_are_well_formed() -> None:
+    rows = list(data.read_labelled_csv(artefact_dir() / "cs_reviews.csv", "cs_reviews"))
+    assert len(rows) >= 200
+    assert {ex.label for ex in rows} == set(data.LABELS)
