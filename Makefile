@@ -44,7 +44,7 @@ test: $(STAMP) browser
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check reputation crawler spiders sentiment tests
+	$(BIN)/ruff check reputation crawler spiders sentiment tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -1,0 +1,163 @@
+"""Crawl speed: `reputation crawl` (crawler.runner.run_crawl) against a bare Scrapy spider.
+
+Both crawl the same generated demo site (scaled up by rewriting the demo world's review
+counts and page sizes in a temporary copy of datasets/demo), served by the same loopback
+server, with the same concurrency settings and AutoThrottle and download delays off, each in
+its own child Scrapy process, timed end to end. The bare spider only parses pagination links,
+so its pages/s is what Scrapy plus the server can do; the product's share of it is the figure.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from bench.report import Figure, median
+
+TARGET_SHARE = 0.8
+CONCURRENCY = 16
+SETTINGS: dict[str, Any] = {
+    "AUTOTHROTTLE_ENABLED": False,
+    "DOWNLOAD_DELAY": 0,
+    "CONCURRENT_REQUESTS": CONCURRENCY,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": CONCURRENCY,  # every source lives on 127.0.0.1
+    "LOG_LEVEL": "INFO",
+}
+
+
+def scaled_site(workdir: Path, reviews_per_brand: int, page_size: int) -> tuple[Path, Any]:
+    """Generate the demo site from a copy of its data with more reviews and smaller pages."""
+    from reputation.demo_site import generate_site
+    from reputation.demo_site.world import DATA_DIR
+
+    data = workdir / "demo-data"
+    shutil.copytree(DATA_DIR, data, dirs_exist_ok=True)
+    world = yaml.safe_load((data / "world.yaml").read_text(encoding="utf-8"))
+    world["reviews_per_brand"] = {"min": int(reviews_per_brand * 0.9), "max": int(reviews_per_brand * 1.1)}
+    world["page_size"] = {site: page_size for site in world["page_size"]}
+    (data / "world.yaml").write_text(yaml.safe_dump(world, sort_keys=False), encoding="utf-8")
+    site = workdir / "site"
+    manifest = generate_site(site, data_dir=data)
+    return site, manifest
+
+
+def _template_db(workdir: Path, manifest: Any, base_url: str) -> Path:
+    from reputation.db import connect
+    from reputation.demo_site import write_demo_registry
+    from reputation.registry import load_registry
+
+    path = workdir / "crawl-template.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    db = connect(path)
+    load_registry(db, write_demo_registry(manifest, base_url, workdir / "vendors.yaml"))
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return path
+
+
+def _product(template: Path, target: Path) -> tuple[float, int, int]:
+    """(seconds, pages, reviews stored) of one run_crawl on a fresh copy of the registry."""
+    from crawler.runner import run_crawl
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    shutil.copy(template, target)
+    start = time.perf_counter()
+    run = run_crawl(target, settings=SETTINGS, timeout=900)
+    seconds = time.perf_counter() - start
+    return seconds, int(run["pages"]), int(run["items_new"])
+
+
+def _bare(urls_file: Path, stats_file: Path) -> tuple[float, int]:
+    """(seconds, pages) of the bare spider in a child process, like run_crawl's."""
+    spider = Path(__file__).with_name("bare_spider.py")
+    argv = [sys.executable, "-m", "scrapy", "runspider", str(spider), "-a", f"urls={urls_file}",
+            "-a", f"stats={stats_file}", "-s", "ROBOTSTXT_OBEY=True", "-s", "TELNETCONSOLE_ENABLED=False",
+            "-s", "TWISTED_REACTOR=twisted.internet.asyncioreactor.AsyncioSelectorReactor"]
+    for key, value in SETTINGS.items():
+        argv += ["-s", f"{key}={value}"]
+    stats_file.unlink(missing_ok=True)
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False,
+                          cwd=Path(__file__).resolve().parent.parent)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0 or not stats_file.is_file():
+        raise RuntimeError(f"bare spider failed: {done.stderr[-2000:]}")
+    return seconds, int(json.loads(stats_file.read_text())["pages"])
+
+
+def server_capacity(base_url: str, paths: list[str], seconds: float = 3.0, clients: int = CONCURRENCY) -> float:
+    """Pages/s the server hands to ``clients`` keep-alive threads (no parsing): is it the bottleneck?"""
+    host = urlsplit(base_url)
+    count = [0] * clients
+    stop = time.perf_counter() + seconds
+
+    def worker(slot: int) -> None:
+        conn = HTTPConnection(host.hostname or "127.0.0.1", host.port, timeout=10)
+        i = slot
+        while time.perf_counter() < stop:
+            conn.request("GET", paths[i % len(paths)])
+            conn.getresponse().read()
+            count[slot] += 1
+            i += clients
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(count) / (time.perf_counter() - start)
+
+
+def run(workdir: Path, *, quick: bool, repetitions: int, say: Callable[[str], None]) -> list[Figure]:
+    from reputation.demo_site import serve_directory
+
+    per_brand, page_size = (200, 20) if quick else (1_000, 10)
+    start = time.perf_counter()
+    site, manifest = scaled_site(workdir, per_brand, page_size)
+    say(f"  demo site: {manifest.total_reviews:,} reviews on {manifest.pages:,} pages "
+        f"(generated in {time.perf_counter() - start:.1f} s)")
+    with serve_directory(site) as base_url:
+        template = _template_db(workdir, manifest, base_url)
+        urls_file = workdir / "start-urls.txt"
+        urls_file.write_text("".join(f"{base_url}{s['path']}\n" for s in manifest.sources))
+        listing = [p.relative_to(site).as_posix() for p in site.rglob("index.html")]
+        capacity = server_capacity(base_url, ["/" + p.removesuffix("index.html") for p in listing])
+        ours, bare, ours_reviews, pages_seen = [], [], [], []
+        for rep in range(repetitions):  # interleaved
+            seconds, pages, stored = _product(template, workdir / f"crawl-{rep}.db")
+            ours.append(pages / seconds)
+            ours_reviews.append(stored / seconds)
+            b_seconds, b_pages = _bare(urls_file, workdir / "bare-stats.json")
+            bare.append(b_pages / b_seconds)
+            pages_seen.append((pages, b_pages, stored))
+            say(f"  rep {rep + 1}: reputation crawl {pages} pages, {stored} reviews in {seconds:.1f} s; "
+                f"bare spider {b_pages} pages in {b_seconds:.1f} s")
+    pages, b_pages, stored = pages_seen[-1]
+    settings = f"concurrency {CONCURRENCY}, AutoThrottle off, delay 0; {manifest.pages:,} listing pages"
+    figures = [
+        Figure("crawl", "reputation crawl (run_crawl) pages/s", median(ours), "pages/s", median(bare),
+               "bare Scrapy spider, links only", note=settings, samples=ours, baseline_samples=bare)
+        .check(lambda _v, _b, ratio: ratio >= TARGET_SHARE, f"ratio >= {TARGET_SHARE:.0%}"),
+        Figure("crawl", "reputation crawl reviews/s (stored)", median(ours_reviews), "reviews/s",
+               note=f"{stored:,} of {manifest.total_reviews:,} reviews stored", samples=ours_reviews),
+        Figure("crawl", "loopback server alone (keep-alive clients, no parsing)", capacity, "pages/s",
+               note=f"{CONCURRENCY} client threads in the benchmark process"),
+    ]  # fmt: skip
+    if pages != b_pages:
+        figures[0].note += f"; page counts differ: product {pages}, bare {b_pages}"
+    return figures

@@ -1,0 +1,204 @@
+"""Scoring speed: SentimentModel.predict against a Hugging Face pipeline on the same texts.
+
+Same model directory, same texts, same torch threads, same device. The contenders take
+turns in rounds on identical texts, so a busy neighbour slows both; the ratio is total time
+over those texts, with the per-round range in the note. The baselines are far slower, so the batched pipeline runs on
+every tenth text and the per-review loop on an evenly spread subset; each is reported as a
+rate, and our rate is also measured on that same subset.
+
+Achieved FLOP/s counts the model's work analytically from the real (unpadded) token counts
+of the windows our path classifies: per window of L tokens and per layer,
+2 * L * (4 d^2 + 2 d d_ff) for the dense layers plus 4 * L^2 * d for attention scores and
+mixing, and the pooler and classifier once. Padding is not useful work and is not counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.report import Figure, median
+
+N_TEXTS = 5_000
+PER_REVIEW_SUBSET = 150
+PIPELINE_BATCH = 64
+BATCHED_EVERY = 10  # the batched pipeline runs on every 10th text
+TARGET_VS_BATCHED = 3.0
+TARGET_VS_LOOP = 10.0
+ACCURACY_TOLERANCE = 0.5  # percentage points
+HELDOUT_CAP = 1_500
+HELDOUT = Path(__file__).resolve().parent.parent / "datasets" / "models" / "minilm-sentiment-3c" / "heldout.csv"
+
+
+def model_flops(config: Any, window_lengths: Sequence[int]) -> float:
+    """Forward-pass FLOPs of a BERT-style encoder classifier over windows of the given lengths."""
+    d, d_ff, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    per_token_dense = 2 * (4 * d * d + 2 * d * d_ff)
+    head = 2 * d * d + 2 * d * config.num_labels  # pooler + classifier, once per window
+    total = 0.0
+    for length in window_lengths:
+        total += layers * (length * per_token_dense + 4 * length * length * d) + head
+    return total
+
+
+def padded_tokens(lengths: Sequence[int], batch_size: int) -> int:
+    """Tokens actually pushed through the model by length-sorted batching (padding included)."""
+    from sentiment.windows import length_sorted_batches
+
+    return int(sum(len(b) * max(lengths[i] for i in b) for b in length_sorted_batches(lengths, batch_size)))
+
+
+def _accuracy(model: Any, rows: list[dict[str, str]]) -> float:
+    predictions = model.predict([r["text"] for r in rows])
+    return 100.0 * sum(p.label == r["label"] for p, r in zip(predictions, rows, strict=True)) / len(rows)
+
+
+def _heldout_rows() -> list[dict[str, str]]:
+    with HELDOUT.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    step = max(1, len(rows) // HELDOUT_CAP)
+    return rows[::step][:HELDOUT_CAP]
+
+
+class _ForwardTimer:
+    """Seconds spent inside the model's forward pass, summed over every call (hooks, no extra run)."""
+
+    def __init__(self, module: Any) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+        module.register_forward_pre_hook(self._pre)
+        module.register_forward_hook(self._post)
+
+    def _pre(self, *_: Any) -> None:
+        self._started = time.perf_counter()
+
+    def _post(self, *_: Any) -> None:
+        self.seconds += time.perf_counter() - self._started
+
+
+def run(
+    *, quick: bool, matmul_flops: float | None, model_dir: Path, is_default: bool, say: Callable[[str], None]
+) -> list[Figure]:
+    """Scoring figures. Rounds take turns: ours and the batched pipeline on one shared part of
+    the texts (the ratio), then ours alone on a larger part (so ours covers every text while
+    the far slower baseline only a tenth: the whole run must fit the time budget)."""
+    import torch
+    from transformers import pipeline
+
+    from bench.synth import review_texts
+    from sentiment.model import SentimentModel
+    from sentiment.windows import tokenize_windows
+
+    n_texts = 100 if quick else N_TEXTS
+    rounds = 2 if quick else 4
+    loop_n = 10 if quick else PER_REVIEW_SUBSET
+    texts = review_texts(n_texts)
+    shared = texts[::BATCHED_EVERY]  # the same length mix as the whole
+    rest = [t for i, t in enumerate(texts) if i % BATCHED_EVERY]
+    pairs = [(shared[k::rounds], rest[k::rounds]) for k in range(rounds)]
+    which = "default model" if is_default else "stand-in (MiniLM-L6, untrained head; default model absent)"
+
+    ours_model = SentimentModel.load(str(model_dir))
+    threads = torch.get_num_threads()
+    device = ours_model.device
+    pipe = pipeline("text-classification", model=str(model_dir), device=device)
+    say(f"  {which}; device {device}, {threads} torch threads; {n_texts} texts, baseline on {len(shared)}")
+
+    windows = tokenize_windows(ours_model.tokenizer, texts, ours_model.max_length)
+    lengths = [len(ids) for ids in windows.input_ids]
+    flops = model_flops(ours_model.model.config, lengths)
+
+    ours_model.predict(texts[:64])  # warm-up both: first calls allocate and pick kernels
+    pipe(texts[:64], batch_size=PIPELINE_BATCH, truncation=True)
+    timer = _ForwardTimer(ours_model.model)
+    ours_shared, theirs_shared, ours_rest = [], [], []
+    for both, alone in pairs:
+        ours_shared.append(_seconds(ours_model.predict, both))
+        theirs_shared.append(_seconds(pipe, both, batch_size=PIPELINE_BATCH, truncation=True))
+        ours_rest.append(_seconds(ours_model.predict, alone))
+        say(f"  round: ours {len(both)} texts {ours_shared[-1]:.1f} s, pipeline {theirs_shared[-1]:.1f} s; "
+            f"ours {len(alone)} more {ours_rest[-1]:.1f} s")
+    ours_total = sum(ours_shared) + sum(ours_rest)
+    ratios = [t / o for o, t in zip(ours_shared, theirs_shared, strict=True)]
+    forward_share = 100 * timer.seconds / ours_total
+
+    step = max(1, n_texts // loop_n)
+    subset = texts[::step][:loop_n]
+    loop_seconds = sum(_seconds(pipe, text, truncation=True) for text in subset)
+    ours_subset = _seconds(ours_model.predict, subset)  # like with like
+
+    padding = padded_tokens(lengths, 32) / max(1, sum(lengths))
+    figures = [
+        Figure("scoring", f"SentimentModel.predict, all {n_texts:,} mixed texts", n_texts / ours_total, "reviews/s",
+               note=f"{which}; {threads} torch threads, device {device}"),
+        Figure(
+            "scoring", f"SentimentModel.predict vs batched pipeline ({len(shared):,} texts, {rounds} rounds)",
+            len(shared) / sum(ours_shared), "reviews/s", len(shared) / sum(theirs_shared),
+            f"pipeline batch_size={PIPELINE_BATCH}",
+            note=f"{which}; identical texts, per-round ratios {min(ratios):.2f}-{max(ratios):.2f}x",
+            samples=[len(b) / s for (b, _), s in zip(pairs, ours_shared, strict=True)],
+            baseline_samples=[len(b) / s for (b, _), s in zip(pairs, theirs_shared, strict=True)],
+        ),
+        Figure(
+            "scoring", f"SentimentModel.predict vs per-review pipeline loop ({len(subset)} texts)",
+            len(subset) / ours_subset, "reviews/s", len(subset) / loop_seconds, "pipeline(text) per review",
+            note="rates on the same evenly spread subset",
+        ),
+        Figure(
+            "scoring", "achieved model FLOP/s (analytic, unpadded tokens)", flops / ours_total, "FLOP/s",
+            matmul_flops, "dense fp32 matmul", note=f"{sum(lengths):,} tokens in {len(lengths):,} windows; "
+            f"padding adds {100 * (padding - 1):.1f}% at batch 32",
+        ),
+        Figure("scoring", "share of predict time inside the model's forward", forward_share, "%",
+               note="the rest is tokenizing, padding, softmax and bookkeeping"),
+    ]  # fmt: skip
+    figures[1].check(lambda _v, _b, ratio: ratio >= TARGET_VS_BATCHED, f"ratio >= {TARGET_VS_BATCHED:.0f}x")
+    figures[2].check(lambda _v, _b, ratio: ratio >= TARGET_VS_LOOP, f"ratio >= {TARGET_VS_LOOP:.0f}x")
+    figures += _faster_backends(model_dir, ours_model, shared[:64], is_default and not quick, say)
+    return figures
+
+
+def _seconds(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def _faster_backends(
+    model_dir: Path, ours: Any, chunk: list[str], check_accuracy: bool, say: Callable[[str], None]
+) -> list[Figure]:
+    """Speed of each other backend on one slice; accuracy against the default on the held-out split."""
+    import importlib.util
+
+    from sentiment.model import SentimentModel
+
+    figures: list[Figure] = []
+    if ours.device.type != "cpu":
+        return figures
+    int8 = SentimentModel.load(str(model_dir), backend="int8")
+    int8.predict(chunk[:32])
+    fp32_seconds, int8_seconds = [], []
+    for _ in range(2):  # back to back on the same texts
+        fp32_seconds.append(_seconds(ours.predict, chunk))
+        int8_seconds.append(_seconds(int8.predict, chunk))
+    speed = Figure("scoring", f"int8 backend speed ({len(chunk)} texts)", len(chunk) / median(int8_seconds),
+                   "reviews/s", len(chunk) / median(fp32_seconds), "torch fp32 backend",
+                   samples=[len(chunk) / s for s in int8_seconds], baseline_samples=[len(chunk) / s for s in fp32_seconds])
+    figures.append(speed)
+    if check_accuracy and HELDOUT.is_file():
+        rows = _heldout_rows()
+        base, quant = _accuracy(ours, rows), _accuracy(int8, rows)
+        acc = Figure("scoring", f"int8 accuracy on held-out ({len(rows)} rows)", quant, "% acc", base,
+                     "torch fp32 backend", note=f"difference {quant - base:+.2f} points")
+        acc.check(lambda value, baseline, _r: abs(value - baseline) <= ACCURACY_TOLERANCE, f"within {ACCURACY_TOLERANCE} points")
+        figures.append(acc)
+        say(f"  int8: accuracy {quant:.2f}% vs {base:.2f}%")
+    else:
+        why = "held-out split absent" if not HELDOUT.is_file() else "quick run or stand-in model"
+        speed.note = f"accuracy not checked: {why}"
+    if importlib.util.find_spec("onnxruntime") is None:
+        figures.append(Figure("scoring", "ONNX Runtime backend", None, "", note="onnxruntime not installed"))
+    return figures
