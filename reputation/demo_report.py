@@ -38,4 +38,8 @@ def print_vendor_table(db_path: str | os.PathLike[str], console: Console | None 
             _fmt(row.get("mean_score"), row.get("mean_score_low"), row.get("mean_score_high")),
             str(len(row["brands"])),
         )
-    (console or Console()).print(table)
+    if console is None:
+        console = Console()
+        # piped output (cron logs, CI) defaults to 80 columns, too narrow for the intervals
+        console.width = max(console.width, 132)
+    console.print(table)
