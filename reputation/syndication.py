@@ -5,10 +5,12 @@ A review is a copy of an earlier one when both are about the same brand, carry t
 texts are equal or near-equal (Jaccard similarity of word shingles >= :data:`SIMILARITY_THRESHOLD`).
 
 Speed: only reviews whose author wrote another review of the same brand within the window can
-be copies, so SQL narrows the candidates first (usually a tiny fraction of the table); MinHash
-LSH (datasketch) then finds similar texts among them, and each LSH hit is confirmed with the
-exact Jaccard similarity of the shingle sets. Copies form clusters; every copy links to the
-cluster's original: the earliest published (undated: first seen), then first seen, then smallest id;
+be copies, so SQL narrows the candidates first (usually a tiny fraction of the table) and streams
+them one (author, brand) group at a time; within a group every pair in the window is compared
+with the exact Jaccard similarity of the shingle sets (groups are a handful of reviews, so this
+beats a global MinHash index in time and keeps memory to one group). Copies form clusters;
+every copy links to the cluster's original: the earliest published (undated: first seen), then
+first seen, then smallest id;
 ``similarity`` is the copy's Jaccard similarity to that original.
 """
 
@@ -16,17 +18,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
 
 import sqlite_utils
-from datasketch import MinHash, MinHashLSH
 
 WINDOW_DAYS = 14
 SHINGLE_WORDS = 3
 SIMILARITY_THRESHOLD = 0.5
-NUM_PERM = 128
 
 _WORD = re.compile(r"\w+")
 
@@ -74,17 +75,30 @@ def find_duplicates(
     threshold: float = SIMILARITY_THRESHOLD,
     window_days: int = WINDOW_DAYS,
 ) -> list[Duplicate]:
-    """Link every copy among ``candidates`` to its original; originals themselves are not listed."""
-    ordered = sorted(candidates, key=lambda c: (c.day, c.first_seen, c.id))
+    """Link every copy among ``candidates`` to its original; originals themselves are not listed.
+
+    Copies share author and brand, so texts are only compared within an (author, brand) group.
+    Groups are small (one person's reviews of one brand), so exact Jaccard similarity on every
+    pair in the window is cheaper than a global MinHash index, and memory holds one group at a
+    time when the candidates arrive grouped, as :func:`candidate_reviews` yields them.
+    """
+    def key(c: Candidate) -> tuple[str, str]:
+        return (c.author_hash, c.brand_id)
+
+    if isinstance(candidates, Sequence):  # already in memory: group it ourselves
+        candidates = sorted(candidates, key=key)
+    duplicates: list[Duplicate] = []
+    for _key, members in groupby(candidates, key=key):
+        duplicates.extend(_group_duplicates(list(members), threshold, window_days))
+    return duplicates
+
+
+def _group_duplicates(group: list[Candidate], threshold: float, window_days: int) -> list[Duplicate]:
+    """Copies within one (author, brand) group, each linked to its cluster's earliest member."""
+    ordered = sorted(group, key=lambda c: (c.day, c.first_seen, c.id))
     if len(ordered) < 2:
         return []
     sets = [shingles(normalise(c.text)) for c in ordered]
-    signatures = MinHash.bulk([[s.encode() for s in shingle_set] for shingle_set in sets], num_perm=NUM_PERM)
-    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-    for index, signature in enumerate(signatures):
-        if sets[index]:
-            lsh.insert(index, signature)
-
     parent = list(range(len(ordered)))  # union-find; the root is always the earliest member
 
     def root(i: int) -> int:
@@ -94,20 +108,13 @@ def find_duplicates(
         return i
 
     matched: set[int] = set()
-    for index, signature in enumerate(signatures):
+    for index in range(1, len(ordered)):
         if not sets[index]:
             continue
-        me = ordered[index]
-        for other in lsh.query(signature):
-            if other >= index:
-                continue  # pair each copy with earlier reviews only
-            them = ordered[other]
-            if them.author_hash != me.author_hash or them.brand_id != me.brand_id:
-                continue
-            if abs((me.day - them.day).days) > window_days:
-                continue
-            similarity = jaccard(sets[index], sets[other])
-            if similarity < threshold:
+        for other in range(index - 1, -1, -1):  # earlier reviews only, nearest first
+            if (ordered[index].day - ordered[other].day).days > window_days:
+                break
+            if jaccard(sets[index], sets[other]) < threshold:
                 continue
             a, b = root(index), root(other)
             if a != b:
