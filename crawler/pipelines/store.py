@@ -151,7 +151,15 @@ class StorePipeline:
             changed_rows.append(row)
         with transaction(db) as conn:
             if new_rows:
-                db.table("reviews").insert_all(new_rows)
+                # One prepared statement for the batch: sqlite-utils' insert_all would build
+                # SQL per chunk and commit through the connection's context manager, ending
+                # this transaction early; here the whole batch lands or none of it does.
+                columns = list(new_rows[0])
+                conn.executemany(
+                    f"INSERT INTO reviews ({', '.join(f'[{c}]' for c in columns)}) "
+                    f"VALUES ({', '.join(f':{c}' for c in columns)})",
+                    new_rows,
+                )
             if changed_rows:
                 # A plain UPDATE: an upsert's INSERT half would trip NOT NULL first_seen.
                 columns = [c for c in changed_rows[0] if c != "id"]
