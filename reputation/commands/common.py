@@ -15,3 +15,13 @@ def open_db(ctx: click.Context, *, create: bool = True) -> sqlite_utils.Database
         return connect(path, create=create)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+# The same --model option wherever a command loads a sentiment model.
+model_option = click.option(
+    "--model",
+    "model",
+    default=None,
+    metavar="NAME_OR_DIR",
+    help="Model directory or cached Hugging Face id (default: the bundled model).",
+)

@@ -9,16 +9,12 @@ from typing import Any
 
 import click
 
+from reputation.commands.common import model_option
+
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option(
-    "--model",
-    "model",
-    default=None,
-    metavar="NAME_OR_DIR",
-    help="Model directory or cached Hugging Face id (default: the bundled model).",
-)
+@model_option
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))

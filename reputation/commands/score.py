@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import click
 
-from reputation.commands.common import open_db
+from reputation.commands.common import model_option, open_db
 
 
 @click.command()
-@click.option(
-    "--model",
-    "model",
-    default=None,
-    metavar="NAME_OR_DIR",
-    help="Model directory or cached Hugging Face id (default: the bundled model).",
-)
+@model_option
 @click.option(
     "--batch-size", default=64, show_default=True, type=click.IntRange(min=1), help="Texts per forward pass."
 )
