@@ -1,5 +1,7 @@
 """Errors the application raises on bad input; the CLI turns them into clean messages."""
 
+from pathlib import Path
+
 
 class ReputationError(Exception):
     """Bad input or state that a user can fix; the message says what and where."""
@@ -19,3 +21,16 @@ class LockedError(ReputationError):
     """Another scheduled run holds the lock."""
 
     exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+def read_user_text(
+    path: str | Path, error: type[ReputationError] = ReputationError, *, encoding: str = "utf-8"
+) -> str:
+    """A file the user named, as text; a missing or non-UTF-8 file is a clear ``error``."""
+    file = Path(path)
+    try:
+        return file.read_text(encoding=encoding)
+    except FileNotFoundError as exc:
+        raise error(f"{file}: no such file") from exc
+    except UnicodeDecodeError as exc:
+        raise error(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc

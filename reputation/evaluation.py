@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reputation.errors import ReputationError
+from reputation.errors import ReputationError, read_user_text
 from sentiment.labels import CANONICAL_LABELS, NEGATIVE, NEUTRAL, POSITIVE
 from sentiment.metrics import accuracy, expected_calibration_error, f1_per_label, macro_f1
 from sentiment.model import Prediction, SentimentModel
@@ -72,12 +72,7 @@ class EvaluationReport:
 def read_labelled(path: str | Path, *, text_column: str = "text", label_column: str = "label") -> LabelledSet:
     """Read and validate a labelled CSV/TSV; every bad label is reported at once."""
     path = Path(path)
-    try:
-        content = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise EvaluationInputError(f"{path}: no such file") from exc
-    except UnicodeDecodeError as exc:
-        raise EvaluationInputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    content = read_user_text(path, EvaluationInputError, encoding="utf-8-sig")
     if not content.strip():
         raise EvaluationInputError(f"{path}: the file is empty")
     reader = csv.DictReader(content.splitlines(keepends=True), dialect=_dialect(path, content))

@@ -18,7 +18,7 @@ import sqlite_utils
 import yaml
 
 from reputation.db import transaction
-from reputation.errors import RegistryError
+from reputation.errors import RegistryError, read_user_text
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SCOPES_ANY = "all"
@@ -74,24 +74,17 @@ def source_id(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
-def _plain(node: yaml.Node) -> Any:
+def _plain(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
     """Turn a YAML node into Located-wrapped Python values (mappings and lists recursively)."""
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
-        return Located({str(k.value): _plain(v) for k, v in node.value}, line)
+        return Located({str(k.value): _plain(v, loader) for k, v in node.value}, line)
     if isinstance(node, yaml.SequenceNode):
-        return Located([_plain(v) for v in node.value], line)
-    return Located(_scalar(node), line)
-
-
-def _scalar(node: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
+        return Located([_plain(v, loader) for v in node.value], line)
     try:
-        return loader.construct_object(node, deep=True)
+        return Located(loader.construct_object(node, deep=True), line)
     except (ValueError, yaml.YAMLError):
-        return node.value  # e.g. an impossible date: let the field check report it
-    finally:
-        loader.dispose()
+        return Located(node.value, line)  # e.g. an impossible date: let the field check report it
 
 
 class _Checker:
@@ -183,7 +176,11 @@ def parse_registry(text: str, path: str = "<registry>") -> Registry:
         raise RegistryError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     if node is None or not isinstance(node, yaml.MappingNode):
         raise RegistryError(f"{path}:1: the registry must be a mapping with vendors, brands and engagements")
-    root = _plain(node)
+    loader = yaml.SafeLoader("")
+    try:
+        root = _plain(node, loader)
+    finally:
+        loader.dispose()
     for key, value in root.value.items():
         if key not in ("vendors", "brands", "engagements"):
             check.error(value.line, key, "unknown section (expected vendors, brands, engagements)")
@@ -277,14 +274,8 @@ def _check_overlaps(engagements: list[Engagement], check: _Checker) -> None:
 
 def load_registry(db: sqlite_utils.Database, path: str | Path) -> RegistrySummary:
     """Validate the file, then upsert it in one transaction: all of it lands or none."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise RegistryError(f"{file}: no such file") from exc
-    except UnicodeDecodeError as exc:
-        raise RegistryError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    registry = parse_registry(text, str(file))
+    text = read_user_text(path, RegistryError)
+    registry = parse_registry(text, str(Path(path)))
     write_registry(db, registry)
     return RegistrySummary(
         len(registry.vendors), len(registry.brands), len(registry.engagements), len(registry.sources)
