@@ -213,22 +213,23 @@ def _customer_service(
         return [(None, None, None, None)] * len(texts)
     aspects = detector.review_aspects(texts, batch_size=batch_size)
     parts: list[str] = []
+    has_rest: list[bool] = []
     for a in aspects:
+        chosen = set(a.cs_sentences)
+        rest = [s for s in a.sentences if s not in chosen]
+        has_rest.append(bool(rest))
         if a.cs_sentences:
             parts.append(" ".join(a.cs_sentences))
-            chosen = set(a.cs_sentences)
-            rest = [s for s in a.sentences if s not in chosen]
             if rest:
                 parts.append(" ".join(rest))
     predictions = iter(model.predict(parts, batch_size=batch_size) if parts else [])
     results: list[tuple[float | None, list[str] | None, Prediction | None, Any]] = []
-    for a in aspects:
+    for a, rest_left in zip(aspects, has_rest, strict=True):
         if not a.cs_sentences:
             results.append((a.cs_relevance if a.sentences else None, None, None, _WHOLE if a.sentences else None))
             continue
         cs = next(predictions)
-        chosen = set(a.cs_sentences)
-        other = next(predictions) if any(s not in chosen for s in a.sentences) else None
+        other = next(predictions) if rest_left else None
         results.append((a.cs_relevance, list(a.cs_sentences), cs, other))
     return results
 
