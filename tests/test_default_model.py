@@ -151,3 +151,43 @@ def test_project_sentences_are_well_formed() -> None:
     rows = list(data.read_labelled_csv(artefact_dir() / "cs_reviews.csv", "cs_reviews"))
     assert len(rows) >= 200
     assert {ex.label for ex in rows} == set(data.LABELS)
+
+
+def test_training_extras_never_change_validation_or_test() -> None:
+    corpus = [
+        data.Example(f"review {i} was {w}", w, "movie") for i in range(1500) for w in ("positive", "negative")
+    ]
+    plain = data.training_splits(corpus, {})
+    more = data.training_splits(corpus, {"movie": {"negative": 50, "positive": 50}})
+    assert len(plain["train"]) == sum(
+        1 for ex in data.sample_mix(corpus, data.MIX) if data.split_of(ex.text) == "train"
+    )
+    assert more["validation"] == plain["validation"] and more["test"] == plain["test"]
+    extra = more["train"][len(plain["train"]) :]
+    assert 0 < len(extra) <= 100 and all(data.split_of(ex.text) == "train" for ex in extra)
+    assert not {ex.text for ex in extra} & {ex.text for ex in plain["train"]}
+
+
+def test_training_round_trip_through_the_artefact(tmp_path: Path) -> None:
+    """A one-epoch run of the recipe's trainer: the exported artefact, merged as the default
+    model is, gives the trained model's own predictions."""
+    from sentiment.training.export import save_artefact
+    from sentiment.training.metrics import predict_probs
+    from sentiment.training.train import TrainConfig, train
+
+    rows = data.read_csv(artefact_dir() / HELDOUT_FILE)[::20]
+    cfg = TrainConfig(trainable_layers=1, epochs=1, batch_size=16, device="cpu")
+    result = train(default_model.base_model_dir(), rows[:48], rows[48:], cfg)
+    assert [h["epoch"] for h in result.history] == [1]
+    assert 0.0 <= result.history[0]["validation_selection"] <= 1.0
+    save_artefact(result.model, cfg.trainable_layers, tmp_path / "art", {"config": result.config})
+    merged = default_model.materialise(tmp_path / "art", default_model.base_model_dir(), tmp_path / "model")
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(merged, local_files_only=True)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(merged, local_files_only=True)
+    texts = [ex.text for ex in rows[48:64]]
+    before = predict_probs(result.model, tokenizer, texts)
+    after = predict_probs(reloaded, tokenizer, texts)
+    assert torch.allclose(before, after, atol=0.02)  # fp16 storage of the trained tensors

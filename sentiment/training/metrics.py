@@ -34,9 +34,12 @@ def macro_f1(gold: Sequence[int], pred: Sequence[int], n_classes: int) -> float:
 
 @torch.inference_mode()
 def predict_probs(
-    model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 64, max_length: int = 128
+    model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 64, max_length: int = 256
 ) -> torch.Tensor:
-    """Softmax probabilities [N, 3] in the model's label order, batched by length."""
+    """Softmax probabilities [N, 3] in the model's label order, batched by length.
+
+    256 tokens hold the whole of every held-out text (the longest has 217), so each is judged
+    on all of its words, as the scoring job judges a review."""
     model.eval()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = torch.empty(len(texts), model.config.num_labels)
@@ -44,8 +47,8 @@ def predict_probs(
         idx = order[start : start + batch_size]
         enc = tokenizer(
             [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-        )
-        out[idx] = model(**enc).logits.float().softmax(-1)
+        ).to(model.device)
+        out[idx] = model(**enc).logits.float().softmax(-1).cpu()
     return out
 
 

@@ -47,22 +47,45 @@ def evaluate_dir(model_dir: Path, heldout: list[data.Example], threads: int = 2)
     return heldout_metrics(probs, label_order(model), heldout)
 
 
+def _machine(cfg: TrainConfig) -> str:
+    import torch
+
+    from sentiment.training.train import resolve_device
+
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        return f"{platform.machine()}, {torch.cuda.get_device_name(device)}"
+    return f"{platform.machine()}, CPU, {cfg.threads} torch threads"
+
+
 def run_recipe(
     out_dir: Path,
     cfg: TrainConfig,
     data_dir: Path | None = None,
     progress: Callable[[str], None] = log.info,
+    train_extra: dict[str, int | dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """Build the training mix, train, export to `out_dir`, and write metrics.json there."""
     started = time.monotonic()
     extra = project_examples(artefact_dir())
-    examples = data.load_examples(data_dir, extra=extra)
-    splits = data.split(examples)
+    train_extra = data.TRAIN_EXTRA if train_extra is None else train_extra
+    splits = data.training_splits(data.load_corpus(data_dir, extra=extra), train_extra)
+    train_and_save(out_dir, cfg, splits, train_extra, progress)
+    return write_metrics(out_dir, cfg.threads, time.monotonic() - started, progress)
+
+
+def train_and_save(
+    out_dir: Path,
+    cfg: TrainConfig,
+    splits: dict[str, list[data.Example]],
+    train_extra: dict[str, int | dict[str, int]],
+    progress: Callable[[str], None] = log.info,
+) -> Path:
+    """Train on ready splits; write the artefact, training.json and heldout.csv to `out_dir`."""
     sizes = {name: dict(sorted(Counter(ex.label for ex in rows).items())) for name, rows in splits.items()}
     progress(f"split sizes: {sizes}")
     out_dir.mkdir(parents=True, exist_ok=True)
     data.write_csv(splits["test"], out_dir / HELDOUT_FILE)
-
     result = train(base_model_dir(), splits["train"], splits["validation"], cfg, progress)
     recipe = {
         "config": result.config,
@@ -70,21 +93,31 @@ def run_recipe(
         "split_sizes": sizes,
         "sources": {key: f"{p.name}=={p.version} ({p.licence})" for key, p in data.PACKAGES.items()},
         "train_sources": dict(sorted(Counter(ex.source for ex in splits["train"]).items())),
+        "mix": data.MIX,
+        "train_extra": train_extra,
         "train_seconds": round(result.seconds),
-        "machine": f"{platform.machine()}, {cfg.threads} torch threads",
+        "machine": _machine(cfg),
     }
-    save_artefact(result.model, cfg.trainable_layers, out_dir, recipe)
+    return save_artefact(result.model, cfg.trainable_layers, out_dir, recipe)
 
+
+def write_metrics(
+    out_dir: Path, threads: int = 2, seconds: float | None = None, progress: Callable[[str], None] = log.info
+) -> dict[str, Any]:
+    """Held-out metrics of the artefact in `out_dir`, merged exactly as the default model is, and
+    of VADER on the same rows; written to metrics.json."""
     heldout = data.read_csv(out_dir / HELDOUT_FILE)
+    recipe = json.loads((out_dir / "training.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         merged = materialise(out_dir, base_model_dir(), Path(tmp) / "model")
-        model_metrics = evaluate_dir(merged, heldout, cfg.threads)
+        model_metrics = evaluate_dir(merged, heldout, threads)
     metrics = {
         "model": model_metrics,
         "vader": vader_metrics(heldout),
-        "train_seconds": round(result.seconds),
-        "total_seconds": round(time.monotonic() - started),
+        "train_seconds": recipe["train_seconds"],
     }
+    if seconds is not None:
+        metrics["total_seconds"] = round(seconds)
     (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     progress(f"held-out: {json.dumps(metrics)}")
     return metrics
