@@ -45,7 +45,11 @@ class TextMaker:
         service = None if focus < 0.2 else rng.choice([1, -1, -1, 0])
         product = None if 0.2 <= focus < 0.45 else rng.choice([1, -1])
         text = self.composer.compose(
-            rng, brand=brand.name, sector=brand.sector, service=service, product=product,
+            rng,
+            brand=brand.name,
+            sector=brand.sector,
+            service=service,
+            product=product,
             channel=rng.choice(["any", "phone", "chat"]),
         )
         return "\n\n".join(text.paragraphs)
@@ -78,17 +82,25 @@ def _registry(rng: random.Random) -> tuple[list[tuple[Any, ...]], ...]:
         first = vendors[b % N_VENDORS][0]
         if b % 4 == 0:  # a quarter of brands switched vendor mid-period
             second = vendors[(b + 5) % N_VENDORS][0]
-            engagements.append((len(engagements) + 1, first, brand_id, "2021-01-01", "2024-12-31", "all", 1.0, None))
+            engagements.append(
+                (len(engagements) + 1, first, brand_id, "2021-01-01", "2024-12-31", "all", 1.0, None)
+            )
             engagements.append((len(engagements) + 1, second, brand_id, "2025-01-01", None, "all", 1.0, None))
         elif b % 7 == 0:  # split contracts by channel
             second = vendors[(b + 3) % N_VENDORS][0]
-            engagements.append((len(engagements) + 1, first, brand_id, "2021-01-01", None, "voice", 0.6, None))
-            engagements.append((len(engagements) + 1, second, brand_id, "2021-01-01", None, "chat", 0.4, None))
+            engagements.append(
+                (len(engagements) + 1, first, brand_id, "2021-01-01", None, "voice", 0.6, None)
+            )
+            engagements.append(
+                (len(engagements) + 1, second, brand_id, "2021-01-01", None, "chat", 0.4, None)
+            )
         else:
             engagements.append((len(engagements) + 1, first, brand_id, "2020-06-01", None, "all", 1.0, None))
         for site in ("trust", "shop")[: 1 + rng.randint(0, 1)]:
             url = f"http://127.0.0.1/{site}/{brand_id}/"
-            sources.append((hashlib.sha256(url.encode()).hexdigest()[:16], brand_id, url, "auto", 24.0, None, None))
+            sources.append(
+                (hashlib.sha256(url.encode()).hexdigest()[:16], brand_id, url, "auto", 24.0, None, None)
+            )
     return vendors, brands, engagements, sources
 
 
@@ -108,6 +120,8 @@ def make_database(path: Path, n_reviews: int, *, seed: int = 5, text_pool: int =
     db = connect(path)
     conn = db.conn
     conn.execute("PRAGMA synchronous = OFF")
+    # 256 MB of page cache: the randomly keyed indexes (id, author) stay in memory while loading
+    conn.execute("PRAGMA cache_size = -262144")
     vendors, brands, engagements, sources = _registry(rng)
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO vendors VALUES (?, ?, ?, ?)", vendors)

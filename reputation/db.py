@@ -150,6 +150,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE review_sentiment ADD COLUMN other_score REAL;  -- -1..1; NULL when every sentence is about service
         """,
     ),
+    (
+        5,
+        "syndicated-copy search reads author, brand and dates from one covering index",
+        """
+        CREATE INDEX IF NOT EXISTS idx_reviews_author_dates ON reviews(author_hash, brand_id, published_at, first_seen);
+        DROP INDEX IF EXISTS idx_reviews_author;  -- a prefix of the new index
+        """,
+    ),
 ]
 
 

@@ -192,6 +192,7 @@ def build_rollups(
                 vendor_parts[row["vendor_id"]][row["brand_id"]].add(part)
                 if row["month"] is not None:
                     month_parts[(row["vendor_id"], row["month"])][row["brand_id"]].add(part)
+        switch_rows = [_switch_row(db, s) for s in find_switches(engagements, SWITCH_MAX_GAP_DAYS)]
         db.conn.execute("DROP TABLE temp.rollup_daily")
 
         served = vendor_brands(engagements)
@@ -208,7 +209,6 @@ def build_rollups(
             {"vendor_id": vendor, "month": month, **_monthly_values(merge_balanced(parts.values()))}
             for (vendor, month), parts in sorted(month_parts.items())
         ]
-        switch_rows = [_switch_row(db, s, params) for s in find_switches(engagements, SWITCH_MAX_GAP_DAYS)]
         meta = {
             "as_of": as_of.isoformat(),
             "model_id": params["model_id"],
@@ -262,11 +262,13 @@ def _ensure_pow(db: sqlite_utils.Database) -> None:
 
 
 def _check_scope(db: sqlite_utils.Database, as_of: date, params: dict[str, Any]) -> None:
+    """Fail early with a useful message; the full-table min() only runs when there is nothing to do."""
+    if db.execute(f"SELECT 1 FROM reviews r WHERE {SCOPE_SQL} LIMIT 1", params).fetchone() is not None:
+        return
     first = db.execute("SELECT min(first_seen) FROM reviews").fetchone()[0]
     if first is None:
         raise RollupError("the database has no reviews yet; run `reputation crawl` first")
-    if db.execute(f"SELECT 1 FROM reviews r WHERE {SCOPE_SQL} LIMIT 1", params).fetchone() is None:
-        raise RollupError(f"no reviews on or before {as_of.isoformat()} (the first was seen on {first[:10]})")
+    raise RollupError(f"no reviews on or before {as_of.isoformat()} (the first was seen on {first[:10]})")
 
 
 def _pooled_cs(groups: Iterable[Group]) -> float | None:
@@ -374,15 +376,17 @@ def _monthly_values(group: Group) -> dict[str, Any]:
     return out
 
 
-def _switch_row(db: sqlite_utils.Database, switch: Switch, params: dict[str, Any]) -> dict[str, Any]:
-    """CS sentiment before vs after a vendor change, against the brand's non-CS sentiment."""
+def _switch_row(db: sqlite_utils.Database, switch: Switch) -> dict[str, Any]:
+    """CS sentiment before vs after a vendor change, against the brand's non-CS sentiment.
+
+    Reads pass 1's daily sums (``temp.rollup_daily``), so call it while that table exists.
+    """
     window = timedelta(days=SWITCH_WINDOW_DAYS)
     before = (switch.from_end - window + timedelta(days=1), switch.from_end)
     after = (switch.switch_date, switch.switch_date + window - timedelta(days=1))
     sides = {}
     for side, (lo, hi) in (("before", before), ("after", after)):
         query = {
-            **params,
             "brand_id": switch.brand_id,
             "lo": lo.isoformat(),
             "hi_next": (hi + timedelta(days=1)).isoformat(),

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
+from typing import Any
 
 import sqlite_utils
 
@@ -63,9 +64,18 @@ def shingles(words: list[str], size: int = SHINGLE_WORDS) -> set[str]:
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
+def shingle_keys(words: list[str], size: int = SHINGLE_WORDS) -> set[tuple[str, ...]]:
+    """:func:`shingles` as word tuples: the same sets up to naming, built without joining strings."""
+    if len(words) <= size:
+        return {tuple(words)} if words else set()
+    return set(zip(*(words[i:] for i in range(size)), strict=False))
+
+
+def jaccard(a: set[Any], b: set[Any]) -> float:
     if not a and not b:
         return 0.0
+    if a is b:  # the same text, shingled once
+        return 1.0
     return len(a & b) / len(a | b)
 
 
@@ -82,6 +92,7 @@ def find_duplicates(
     pair in the window is cheaper than a global MinHash index, and memory holds one group at a
     time when the candidates arrive grouped, as :func:`candidate_reviews` yields them.
     """
+
     def key(c: Candidate) -> tuple[str, str]:
         return (c.author_hash, c.brand_id)
 
@@ -98,7 +109,11 @@ def _group_duplicates(group: list[Candidate], threshold: float, window_days: int
     ordered = sorted(group, key=lambda c: (c.day, c.first_seen, c.id))
     if len(ordered) < 2:
         return []
-    sets = [shingles(normalise(c.text)) for c in ordered]
+    by_text: dict[str, set[tuple[str, ...]]] = {}  # copies usually repeat the text: shingle it once
+    for c in ordered:
+        if c.text not in by_text:
+            by_text[c.text] = shingle_keys(normalise(c.text))
+    sets = [by_text[c.text] for c in ordered]
     parent = list(range(len(ordered)))  # union-find; the root is always the earliest member
 
     def root(i: int) -> int:
@@ -134,20 +149,38 @@ def candidate_reviews(
 ) -> Iterator[Candidate]:
     """Reviews whose author wrote another review of the same brand within the window.
 
-    ``scope_sql`` is a WHERE condition over ``reviews r`` (the as-of filter). The pairing scans
-    the index on (author_hash, brand_id); rows stream in (author, brand, day) order, so only one
-    author's group is held at a time.
+    ``scope_sql`` is a WHERE condition over ``reviews r`` (the as-of filter). Pairing, dates and
+    the window test come from the covering index on (author_hash, brand_id, published_at,
+    first_seen), so the table is read only for the bodies of the few rows that survive; rows
+    stream in (author, brand, day) order, so only one author's group is held at a time.
+    SQL keeps every row that might have a neighbour within the window (a gap it cannot
+    compute, such as one to a day that is not a plain ISO date, counts as near);
+    :func:`_close_in_time` then applies the exact rule in Python.
     """
     day_sql = "COALESCE(substr(r.published_at, 1, 10), substr(r.first_seen, 1, 10))"
     sql = f"""
-        SELECT r.id, r.author_hash, r.brand_id, {day_sql} AS day, r.first_seen,
-               COALESCE(r.body, '') AS text
-        FROM (SELECT author_hash, brand_id FROM reviews
-              WHERE author_hash IS NOT NULL
-              GROUP BY author_hash, brand_id HAVING count(*) > 1) AS pair
-        JOIN reviews r ON r.author_hash = pair.author_hash AND r.brand_id = pair.brand_id
-        WHERE {scope_sql}
-        ORDER BY r.author_hash, r.brand_id, day, r.first_seen, r.id
+        WITH pair AS (
+            SELECT author_hash, brand_id FROM reviews
+            WHERE author_hash IS NOT NULL
+            GROUP BY author_hash, brand_id HAVING count(*) > 1
+        ), member AS (
+            SELECT r.rowid AS rid, r.author_hash, r.brand_id, {day_sql} AS day, r.first_seen
+            FROM pair JOIN reviews r ON r.author_hash = pair.author_hash AND r.brand_id = pair.brand_id
+            WHERE {scope_sql}
+        ), dated AS (
+            SELECT *, CASE WHEN date(day) = day THEN julianday(day) END AS jd FROM member
+        ), near AS (
+            SELECT rid, author_hash, brand_id, day, first_seen,
+                   lag(rid) OVER w IS NOT NULL AND NOT COALESCE(jd - lag(jd) OVER w > {WINDOW_DAYS}, 0)
+                   OR lead(rid) OVER w IS NOT NULL AND NOT COALESCE(lead(jd) OVER w - jd > {WINDOW_DAYS}, 0)
+                   AS close
+            FROM dated
+            WINDOW w AS (PARTITION BY author_hash, brand_id ORDER BY day, first_seen, rid)
+        )
+        SELECT r.id, n.author_hash, n.brand_id, n.day, n.first_seen, COALESCE(r.body, '') AS text
+        FROM near n JOIN reviews r ON r.rowid = n.rid
+        WHERE n.close
+        ORDER BY n.author_hash, n.brand_id, n.day, n.first_seen, r.id
     """
     group: list[Candidate] = []
     for rid, author, brand, day_raw, first_seen, text in db.execute(sql, params):

@@ -45,7 +45,8 @@ _SCOPED_SQL = f"""
 """
 
 # Pass 1 (the only one over every review): unweighted sums per (brand, day). Attribution weights
-# and recency weights depend on the day only, so pass 2 can apply them to these sums.
+# and recency weights depend on the day only, so pass 2 can apply them to these sums, and the
+# switch windows (WINDOW_SQL) are sums of whole days. ``o_*``: the non-CS sentences' scores.
 DAILY_SQL = (
     _SCOPED_SQL.format(extra="")
     + """
@@ -55,7 +56,8 @@ DAILY_SQL = (
            count(sc) AS s_n, total(sc) AS s_sum, total(sc * sc) AS s_sq,
            sum(sc IS NOT NULL AND label = 'positive') AS n_pos,
            sum(sc IS NOT NULL AND label = 'negative') AS n_neg,
-           count(cx) AS c_n, total(cx) AS c_sum, total(cx * cx) AS c_sq
+           count(cx) AS c_n, total(cx) AS c_sum, total(cx * cx) AS c_sq,
+           count(ox) AS o_n, total(ox) AS o_sum
     FROM scoped
     GROUP BY brand_id, day
 """
@@ -91,15 +93,14 @@ AGGREGATE_SQL = f"""
     ORDER BY brand_id, vendor_id, month
 """
 
-# One brand's CS and non-CS sentiment over a date range (vendor switches).
-WINDOW_SQL = (
-    _SCOPED_SQL.format(
-        extra="AND r.brand_id = :brand_id AND r.published_at >= :lo AND r.published_at < :hi_next"
-    )
-    + """
-    SELECT count(cx), avg(cx), count(ox), avg(ox) FROM scoped WHERE day IS NOT NULL
+# One brand's CS and non-CS sentiment over a date range (vendor switches), from pass 1's daily
+# sums: dated reviews only; a date range never needs the review rows again.
+WINDOW_SQL = """
+    SELECT total(c_n), CASE WHEN total(c_n) > 0 THEN total(c_sum) / total(c_n) END,
+           total(o_n), CASE WHEN total(o_n) > 0 THEN total(o_sum) / total(o_n) END
+    FROM temp.rollup_daily
+    WHERE brand_id = :brand_id AND day >= :lo AND day < :hi_next
 """
-)
 
 _METRICS: list[tuple[str, str]] = [
     ("n_reviews", "INTEGER NOT NULL"),

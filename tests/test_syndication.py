@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from reputation.syndication import Candidate, find_duplicates, normalise, shingles
 
@@ -72,3 +73,61 @@ def test_not_linked_other_author_other_brand_late_or_different_text() -> None:
 def test_fourteen_days_is_still_inside_the_window() -> None:
     found = find_duplicates([cand("a", TEXT, date(2024, 3, 1)), cand("b", TEXT, date(2024, 3, 15))])
     assert [(d.review_id, d.original_id) for d in found] == [("b", "a")]
+
+
+def test_candidate_query_keeps_exactly_the_reviews_close_in_time() -> None:
+    """The SQL pre-filter must not lose a review the exact rule keeps, odd dates included."""
+    from datetime import timedelta
+    from itertools import groupby
+
+    from reputation.db import connect
+    from reputation.syndication import WINDOW_DAYS, candidate_reviews, shingle_keys
+
+    db = connect(":memory:")
+    db.table("brands").insert({"id": "shop", "name": "Shop"})
+    db.table("sources").insert({"id": "s", "brand_id": "shop", "url": "http://127.0.0.1/shop"})
+    start = date(2024, 1, 1)
+    # author -> published dates: gaps on both sides of the window, a run of close ones,
+    # an undated review (falls back to first_seen), an impossible date and a lone review
+    plans: dict[str, list[int | str | None]] = {
+        "a": [0, 14, 29, 60, 61, 200],
+        "b": [0, 15, 31],
+        "c": [0, None, 100],
+        "d": ["2024-02-30", 10, 40],
+        "e": [5],
+    }
+    rows = []
+    for author, days in plans.items():
+        for k, day in enumerate(days):
+            published = (
+                day if isinstance(day, str) or day is None else (start + timedelta(days=day)).isoformat()
+            )
+            rows.append({
+                "id": f"{author}{k}", "source_id": "s", "brand_id": "shop", "author_hash": author,
+                "body": f"text {author} {k}", "body_hash": f"{author}{k}", "published_at": published,
+                "date_precision": "missing" if published is None else "exact",
+                "first_seen": "2024-01-10T00:00:00+00:00", "last_seen": "2024-01-10T00:00:00+00:00",
+            })  # fmt: skip
+    db.table("reviews").insert_all(rows)
+    scope = "r.first_seen < :next_day AND (r.published_at IS NULL OR r.published_at < :next_day)"
+    found = {c.id for c in candidate_reviews(db, scope, {"next_day": "2025-01-01"})}
+
+    def day_of(row: dict[str, Any]) -> date | None:
+        try:
+            return date.fromisoformat((row["published_at"] or row["first_seen"])[:10])
+        except ValueError:
+            return None
+
+    expected = set()
+    for _author, members in groupby(rows, key=lambda r: r["author_hash"]):
+        dated = sorted((d, r["id"]) for r in members if (d := day_of(r)) is not None)
+        for i, (d, rid) in enumerate(dated):
+            near = [
+                abs((d - other).days) <= WINDOW_DAYS
+                for other, _ in dated[max(i - 1, 0) : i] + dated[i + 1 : i + 2]
+            ]
+            if any(near):
+                expected.add(rid)
+    assert found == expected
+    assert found == {"a0", "a1", "a3", "a4", "c0", "c1"}  # c1 is undated: its first_seen, 9 days after c0
+    assert shingle_keys(["a", "b", "c", "d"]) == {("a", "b", "c"), ("b", "c", "d")}
