@@ -1,9 +1,14 @@
-"""Downloader middleware that backs off when a site says it is overloaded (429 / 503).
+"""Scrapy hooks: backing off when a site says it is overloaded, and quiet per-item logging.
+
+BackoffMiddleware (downloader middleware, 429 / 503):
 
 RetryMiddleware alone retries at once; a site that answers 429 with ``Retry-After``
 has told us when to come back. Here the site's download slot is slowed and paused
 until then, and the retry is handed back only after the wait (a timer, not a sleep:
 other sites keep crawling).
+
+QuietItemLogFormatter (LOG_FORMATTER): Scrapy builds a "Scraped from" DEBUG record for every
+item even when the log level discards it; a crawl yields tens of thousands of items.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import NotConfigured
+from scrapy.logformatter import LogFormatter, LogFormatterResult
 
 try:  # Scrapy >= 2.18
     from scrapy.utils.asyncio import sleep
@@ -28,9 +34,10 @@ except ImportError:  # pragma: no cover - older Scrapy
 
 
 if TYPE_CHECKING:
-    from scrapy import Request
+    from scrapy import Request, Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
 
@@ -113,3 +120,23 @@ class BackoffMiddleware:
         slot.delay = min(max(slot.delay * 2, MIN_SLOT_DELAY), self.max_delay)
         # The slot starts its next download at lastseen + delay: push that to now + wait.
         slot.lastseen = max(slot.lastseen, monotonic() + wait - slot.delay)
+
+
+class QuietItemLogFormatter(LogFormatter):
+    """Scrapy's log formatter, minus the per-item record when LOG_LEVEL is above DEBUG."""
+
+    def __init__(self, log_level: int = logging.DEBUG) -> None:
+        self.log_level = log_level
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> QuietItemLogFormatter:
+        level = crawler.settings.get("LOG_LEVEL", "DEBUG")
+        numeric = level if isinstance(level, int) else logging.getLevelName(str(level).upper())
+        return cls(numeric if isinstance(numeric, int) else logging.DEBUG)
+
+    def scraped(  # type: ignore[override]  # Scrapy documents None as "do not log"
+        self, item: Any, response: Response | Failure | None, spider: Spider
+    ) -> LogFormatterResult | None:
+        if self.log_level > logging.DEBUG:
+            return None
+        return super().scraped(item, response, spider)

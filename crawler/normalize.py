@@ -174,8 +174,15 @@ def _iso_fast(raw: str) -> date | None:
             return None
 
 
-_UNITS = {"second": "seconds", "minute": "minutes", "hour": "hours", "day": "days",
-          "week": "weeks", "month": "months", "year": "years"}
+_UNITS = {
+    "second": "seconds",
+    "minute": "minutes",
+    "hour": "hours",
+    "day": "days",
+    "week": "weeks",
+    "month": "months",
+    "year": "years",
+}
 _SIMPLE_RELATIVE = re.compile(
     r"^(?:(?P<n>an?|one|\d+)\s+(?P<unit>second|minute|hour|day|week|month|year)s?\s+ago"
     r"|(?P<word>today|yesterday|just now|now))$",
@@ -242,12 +249,76 @@ def parse_date(raw: str | None, crawled_at: datetime) -> tuple[str | None, str]:
 # --------------------------------------------------------------------------- language
 
 _LANGUAGE_NAMES = (
-    "ENGLISH", "GERMAN", "FRENCH", "SPANISH", "ITALIAN", "PORTUGUESE",
-    "DUTCH", "POLISH", "SWEDISH", "DANISH", "TURKISH", "RUSSIAN",
+    "ENGLISH",
+    "GERMAN",
+    "FRENCH",
+    "SPANISH",
+    "ITALIAN",
+    "PORTUGUESE",
+    "DUTCH",
+    "POLISH",
+    "SWEDISH",
+    "DANISH",
+    "TURKISH",
+    "RUSSIAN",
 )
 _MIN_LETTERS = 3
 _DETECT_PREFIX = 300  # characters: enough to decide; detection time grows with length
 _LETTER = re.compile(r"[^\W\d_]")
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# The English pre-check. Most crawled reviews are plainly English, and the statistical detector
+# costs about a millisecond each; a text is called English without it only when every letter is
+# ASCII, enough of its words are English function words and none is a common word of the other
+# languages detected. Everything else, and anything short, goes to the detector.
+_ENGLISH_WORDS = _word_set("""
+the and with this that they them their these those you your yours not but from been were what when
+which who whom whose how why would could should very just about because after again than then only
+still even never ever into out did does didn't don't doesn't it's i'm i've i'd i'll won't can't
+wasn't isn't aren't couldn't wouldn't haven't hasn't it its has had our ours she him his are there
+here where while some any every really too much is was have for my to of at on we will be me do i
+""")
+_OTHER_WORDS = _word_set("""
+der das und ist nicht ich sie mit ein eine einen einem sehr auf zu von den dem des wir habe hatte
+noch aber kein keine wie bei nach auch nur schon wurde mein meine
+le les et est une des pas je ne que qui du au avec pour tres ce il elle nous vous sur mais cette
+mon ma mes tout bien fait ont sont etait
+el los las una muy por para del pero esta estoy todo nada nunca fue
+di che non sono molto ma gli della questo questa anche
+os um uma muito com mas nao foi meu minha
+het een niet ik van met voor zijn maar ook dat dit wel geen
+och att det ett jag inte som har var mycket
+og ikke til af jeg meget
+nie jest na sie jak tak
+ve bir icin cok ama ben
+""")
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
+_ENGLISH_MIN_WORDS = 5
+_ENGLISH_MIN_SHARE = 0.2
+
+
+def looks_english(sample: str) -> bool:
+    """True when ``sample`` is English beyond doubt (see above); False means "ask the detector"."""
+    text = sample.replace("\u2019", "'")
+    if _NON_ASCII_LETTER.search(text):
+        return False
+    words = _WORD.findall(text.lower())
+    if len(sample) >= _DETECT_PREFIX:
+        words = words[:-1]  # the sample may end inside a word, whose stub could be anything
+    if len(words) < _ENGLISH_MIN_WORDS:
+        return False
+    english = 0
+    for word in words:
+        if word in _OTHER_WORDS:
+            return False
+        if word in _ENGLISH_WORDS:
+            english += 1
+    return english >= 2 and english >= _ENGLISH_MIN_SHARE * len(words)
 
 
 @lru_cache(maxsize=1)
@@ -266,6 +337,8 @@ def detect_language(text: str | None) -> str | None:
     sample = text[:_DETECT_PREFIX]
     if len(_LETTER.findall(sample)) < _MIN_LETTERS:
         return None
+    if looks_english(sample):
+        return "en"
     language = _detector().detect_language_of(sample)
     if language is None:
         return None

@@ -29,6 +29,11 @@ AUTOTHROTTLE_START_DELAY = 2.0
 AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 
+# Items processed in parallel per response. The pipelines are synchronous, so parallel workers
+# only add scheduling: Scrapy starts this many asyncio tasks for every page, items or not.
+# A listing page holds 10-20 reviews.
+CONCURRENT_ITEMS = 16
+
 # Transient failures are retried; 429/503 are first slowed down by BackoffMiddleware.
 RETRY_ENABLED = True
 RETRY_TIMES = 3
@@ -59,6 +64,8 @@ ITEM_PIPELINES = {
 
 # Dropped items are counted by reason in stats; one log line each would drown the log.
 DEFAULT_DROPITEM_LOG_LEVEL = "DEBUG"
+# No per-item "Scraped from" record unless LOG_LEVEL is DEBUG (building it costs even when hidden).
+LOG_FORMATTER = "crawler.middlewares.QuietItemLogFormatter"
 
 # The SQLite file the spider reads sources from and the store pipeline writes to.
 REPUTATION_DB = os.environ.get("REPUTATION_DB") or "reputation.db"

@@ -92,6 +92,10 @@ class ReviewsSpider(scrapy.Spider):
         self.selection = {"vendors": self.vendors, "brands": self.brands, "due_only": self.due_only}
         self.sources: list[Source] = []
         self.requested: set[str] = set()
+        # One bound method for every request: Scrapy caches its per-callback source inspection
+        # by callback object, and a fresh bound method per request would be inspected anew.
+        self._on_page = self.parse_page
+        self._on_failure = self.page_failed
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> ReviewsSpider:
@@ -121,7 +125,7 @@ class ReviewsSpider(scrapy.Spider):
     def page_request(self, url: str, source: Source, *, page: int) -> scrapy.Request:
         self.requested.add(url)
         return scrapy.Request(
-            url, callback=self.parse_page, errback=self.page_failed, meta={"source": source, "page": page}
+            url, callback=self._on_page, errback=self._on_failure, meta={"source": source, "page": page}
         )
 
     def parse_page(self, response: Response) -> Iterator[ReviewItem | scrapy.Request]:
@@ -159,7 +163,9 @@ class ReviewsSpider(scrapy.Spider):
         candidates = list(declared)
         found: list[str] = []
         for href in candidates:
-            url = urldefrag(response.urljoin(href.strip())).url
+            href = href.strip()
+            # extractors already return absolute links; joining those again changes nothing
+            url = urldefrag(href if href.startswith(("http://", "https://")) else response.urljoin(href)).url
             if url in self.requested or url in found:
                 continue
             if not in_scope(url, source.url):

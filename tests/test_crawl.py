@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from servers import LocalServer, Reply
 
-from crawler.middlewares import parse_retry_after
+from crawler.middlewares import QuietItemLogFormatter, parse_retry_after
 from crawler.runner import CrawlError, run_crawl, select_sources
 from reputation.cli import cli
 from reputation.db import connect
@@ -307,6 +307,24 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
     assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now) == 0.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+@pytest.mark.parametrize(("level", "logged"), [("DEBUG", True), ("INFO", False), ("WARNING", False)])
+def test_item_log_record_only_when_debug_shows_it(level: str, logged: bool) -> None:
+    import scrapy
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+
+    crawler = get_crawler(settings_dict={"LOG_LEVEL": level})
+    formatter = QuietItemLogFormatter.from_crawler(crawler)
+    spider = scrapy.Spider.from_crawler(crawler, name="reviews")
+    response = HtmlResponse("http://127.0.0.1/trust/acme/", body=b"<html></html>")
+    record = formatter.scraped({"body": "Good."}, response, spider)
+    assert (record is not None) == logged
+    if record is not None:
+        assert record["msg"].startswith("Scraped from")
+    dropped = formatter.dropped({"body": ""}, ValueError("missing_body"), response, spider)
+    assert "Dropped" in dropped["msg"]  # drops keep Scrapy's own record
 
 
 def test_cli_crawl_prints_a_summary(tmp_path: Path, db_path: Path, local_server: LocalServer) -> None:

@@ -86,6 +86,37 @@ def test_microdata_product_with_nested_reviews_and_numbered_pages() -> None:
     assert result.next_pages == [f"{HOST}/shop/northwind-air/2/", f"{HOST}/shop/northwind-air/3/"]
 
 
+MICRODATA_WITH_JUNK = """<html><body><div itemscope itemtype="https://schema.org/Product">
+<span itemprop="name">Acme <!-- internal note -->Air</span>
+<div itemprop="review" itemscope itemtype="https://schema.org/Review">
+  <p itemprop="reviewBody">Slow <script>track()</script>refund<style>p{}</style>, <meta content="x">but polite.
+  <br>Second line.</p>
+  <div itemprop="reviewBody">Plain <b>bold</b> text<p>in two paragraphs</p></div>
+  <span itemprop="author" itemscope itemtype="https://schema.org/Person"><span itemprop="name">Bo</span></span>
+  <link itemprop="url" href="/r/1"><meta itemprop="datePublished" content="2024-05-03">
+</div></div></body></html>"""
+
+
+@pytest.mark.parametrize("name", ["shop_microdata.html", "product_nested.html", None])
+def test_microdata_reader_matches_extruct(name: str | None) -> None:
+    import extruct
+
+    from crawler.extractors.page import Page
+    from crawler.extractors.structured import _microdata_roots
+
+    html = page(name) if name else MICRODATA_WITH_JUNK
+    parsed = Page(html, f"{HOST}/shop/acme/")
+    expected = extruct.extract(parsed.selector.root, base_url=parsed.base_url, syntaxes=["microdata"], uniform=True)
+    errors: list[str] = []
+    assert _microdata_roots(parsed, errors) == expected["microdata"]
+    assert errors == []
+    if name is None:  # scripts, styles and comments are left out of the text, as extruct does
+        review = expected["microdata"][0]["review"]
+        assert review["reviewBody"][0].startswith("Slow refund, but polite.")
+        assert "track" not in review["reviewBody"][0]
+        assert review["reviewBody"][1] == "Plain bold text\n\nin two paragraphs"
+
+
 def test_rdfa_reviews() -> None:
     result = extract_reviews(page("rdfa.html"), "https://tailspin.test/reviews")
     assert result.extractor == "rdfa"

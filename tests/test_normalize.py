@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from crawler.extractors import extract_reviews
 from crawler.items import ReviewItem
-from crawler.normalize import clean_text, detect_language, normalize_item, normalize_rating, parse_date
+from crawler.normalize import (
+    clean_text,
+    detect_language,
+    looks_english,
+    normalize_item,
+    normalize_rating,
+    parse_date,
+)
 
 CRAWLED = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 PAGES = Path(__file__).parent / "pages"
+DEMO_SENTENCES = Path(__file__).parent.parent / "datasets" / "demo" / "sentences.yaml"
 
 # ----------------------------------------------------------------------------- dates
 
@@ -108,6 +118,60 @@ def test_language_detection(text: str, code: str) -> None:
 @pytest.mark.parametrize("text", [None, "", "👍👍🔥", "ok", "!!! 5/5"])
 def test_too_little_text_has_no_language(text: str | None) -> None:
     assert detect_language(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I was on hold for 40 minutes before the call dropped, and nobody called me back.",
+        "The phone agent, Ellie, hung up when I asked for a supervisor.",  # the detector says Danish
+        "The sofa is worse than what I had before.",  # the detector says German
+        "Support didn’t reply to my emails for weeks. Avoid if you can!",
+    ],
+)
+def test_plain_english_is_recognised_without_the_detector(text: str) -> None:
+    assert looks_english(text)
+    assert detect_language(text) == "en"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Nadie contesta el telefono y el chat no funciona nunca.",  # Spanish without its accents
+        "De klantenservice reageert niet en ik wacht al twee weken.",
+        "Il servizio clienti non risponde mai alle email, sono molto deluso.",
+        "Kundtjansten svarar aldrig och jag har vantat i tre veckor.",
+        "Obsluga klienta jest fatalna, nikt nie odpowiada na maile.",
+        "Musteri hizmetleri hic cevap vermiyor, cok kotu bir deneyim.",
+        "Top Service, alles super gelaufen, gerne wieder.",
+        "The product is good mais le service client est nul et personne ne repond.",  # mixed
+        "Thanks, it was great!",  # too short to be sure
+        "The café was fine and the staff were friendly.",  # a non-ASCII letter: the detector decides
+    ],
+)
+def test_anything_not_plainly_english_goes_to_the_detector(text: str) -> None:
+    assert not looks_english(text)
+
+
+def test_demo_foreign_sentences_never_pass_as_english_even_without_accents() -> None:
+    foreign = yaml.safe_load(DEMO_SENTENCES.read_text(encoding="utf-8"))["foreign"]
+    checked = 0
+    for language, groups in foreign.items():
+        sentences = [s for group in groups.values() for s in group]
+        for sentence in [*sentences, " ".join(sentences)]:
+            stripped = "".join(c for c in unicodedata.normalize("NFKD", sentence) if not unicodedata.combining(c))
+            assert not looks_english(sentence) and not looks_english(stripped), sentence
+            checked += 1
+        assert detect_language(" ".join(sentences)) == language
+    assert checked > 30
+
+
+def test_a_word_cut_at_the_sample_end_does_not_count() -> None:
+    english = "The agent was helpful and the refund came through within a week, which is what they said. "
+    text = english * 3 + " " * (300 - len(english * 3) - 2) + "ma" + "ny more words"
+    assert len(text) > 300 and text[:300].endswith(" ma")  # "ma" alone is a French/Italian word
+    assert looks_english(text[:300])
+    assert detect_language(text) == "en"
 
 
 # ----------------------------------------------------------------------------- text
