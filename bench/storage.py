@@ -22,8 +22,9 @@ from typing import Any
 
 from bench.report import Figure, median
 from bench.synth import AS_OF, MODEL_ID, MODEL_REVISION, make_database, review_texts
+from crawler.settings import REPUTATION_BATCH_SIZE
 
-BATCH = 500  # the crawl's REPUTATION_BATCH_SIZE default
+BATCH = REPUTATION_BATCH_SIZE  # the crawl's default batch
 HALF_LIFE_DAYS = 180.0
 CS_THRESHOLD = 0.5
 INGEST_TARGET = 20_000.0

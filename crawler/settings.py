@@ -69,7 +69,8 @@ LOG_FORMATTER = "crawler.middlewares.QuietItemLogFormatter"
 
 # The SQLite file the spider reads sources from and the store pipeline writes to.
 REPUTATION_DB = os.environ.get("REPUTATION_DB") or "reputation.db"
-REPUTATION_BATCH_SIZE = 500
+REPUTATION_BATCH_SIZE = 2000  # reviews per write transaction...
+REPUTATION_FLUSH_SECONDS = 10.0  # ...or fewer, once this long has passed since the last write
 # Set by crawler.runner to the crawl_runs row it created; plain `scrapy crawl` creates one.
 REPUTATION_CRAWL_RUN_ID = None
 

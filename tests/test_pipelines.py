@@ -172,6 +172,23 @@ def test_store_batches_and_records_the_run(db_path: Path) -> None:
         db.close()
 
 
+def test_store_writes_a_partial_batch_once_the_flush_interval_passes(db_path: Path) -> None:
+    seed(db_path)
+    crawler = crawler_for(db_path, REPUTATION_BATCH_SIZE=1000, REPUTATION_FLUSH_SECONDS=0.0)
+    dedupe, store = DedupePipeline.from_crawler(crawler), StorePipeline.from_crawler(crawler)
+    dedupe.open_spider()
+    store.open_spider()
+    store.process_item(dedupe.process_item(item(site_review_id="T1", body="Written without waiting.")))
+    reader = connect(db_path)  # another connection sees it: the batch is committed
+    try:
+        assert reader.execute("SELECT COUNT(*) FROM reviews").fetchone()[0] == 1
+    finally:
+        reader.close()
+    store.close_spider()
+    assert store.db is not None
+    store.db.close()
+
+
 def test_run_status() -> None:
     assert run_status("finished", ["a", "b"], {"a": "http_500"}, False) == "ok"
     assert run_status("finished", ["a"], {"a": "http_500"}, False) == "failed"

@@ -12,6 +12,7 @@ import json
 import logging
 import operator
 import sqlite3
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +78,10 @@ class StorePipeline:
         settings = crawler.settings
         self.crawler = crawler
         self.db_path: str = settings.get("REPUTATION_DB")
-        self.batch_size = max(1, settings.getint("REPUTATION_BATCH_SIZE", 500))
+        self.batch_size = max(1, settings.getint("REPUTATION_BATCH_SIZE", 2000))
+        # A slow, throttled crawl still writes at least this often, so a killed run loses little.
+        self.flush_seconds = settings.getfloat("REPUTATION_FLUSH_SECONDS", 10.0)
+        self.last_flush = time.monotonic()
         given = settings.get("REPUTATION_CRAWL_RUN_ID")
         self.run_id: int | None = int(given) if given not in (None, "", "None") else None
         self.buffer: list[ReviewItem] = []
@@ -114,7 +118,7 @@ class StorePipeline:
 
     def process_item(self, item: ReviewItem, spider: Any = None) -> ReviewItem:
         self.buffer.append(item)
-        if len(self.buffer) >= self.batch_size:
+        if len(self.buffer) >= self.batch_size or time.monotonic() - self.last_flush >= self.flush_seconds:
             self.flush()
         return item
 
@@ -124,6 +128,7 @@ class StorePipeline:
     def flush(self) -> None:
         """Write the buffered items in one transaction; a failed batch is counted, not fatal."""
         batch, self.buffer = self.buffer, []
+        self.last_flush = time.monotonic()
         if not batch or self.db is None:
             return
         try:
