@@ -61,13 +61,28 @@ def tokenize_windows(
     return Windows(input_ids=input_ids, owner=owner, content_tokens=content, n_texts=len(texts))
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
-    """Indexes grouped into batches of similar length, longest first (fails fast on memory)."""
+def length_sorted_batches(
+    lengths: Sequence[int], batch_size: int, max_tokens: int | None = None
+) -> Iterator[np.ndarray]:
+    """Indexes grouped into batches of similar length, longest first (fails fast on memory).
+
+    A batch holds at most ``batch_size`` rows and, when ``max_tokens`` is set, at most that
+    many padded tokens (rows times its longest, never fewer than one row): long windows then
+    go in small batches whose activations stay in cache, short ones in full batches.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
-    for start in range(0, len(order), batch_size):
-        yield order[start : start + batch_size]
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    sizes = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-sizes, kind="stable")
+    start = 0
+    while start < len(order):
+        rows = batch_size
+        if max_tokens is not None:
+            rows = max(1, min(batch_size, max_tokens // max(1, int(sizes[order[start]]))))
+        yield order[start : start + rows]
+        start += rows
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import torch
 from tiny_models import THREE, build_classifier
 
+from sentiment.backends import BackendError, check_backend, recorded_revision
 from sentiment.labels import LabelMappingError, label_map_from_config
 from sentiment.model import ModelLoadError, SentimentModel, choose_device, prepare_text
 from sentiment.windows import Windows, aggregate, length_sorted_batches, pad_batch, tokenize_windows
@@ -125,6 +127,10 @@ def test_windows_cover_every_token_with_overlap(model: SentimentModel) -> None:
 def test_batches_sorted_by_length_and_padded_per_batch() -> None:
     batches = list(length_sorted_batches([3, 10, 1, 7, 5], batch_size=2))
     assert [b.tolist() for b in batches] == [[1, 3], [4, 0], [2]]
+    capped = list(length_sorted_batches([10, 3, 3, 3, 3, 12], batch_size=4, max_tokens=9))
+    assert [b.tolist() for b in capped] == [[5], [0], [1, 2, 3], [4]]
+    with pytest.raises(ValueError, match="max_tokens"):
+        list(length_sorted_batches([3], batch_size=4, max_tokens=0))
     ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
@@ -261,5 +267,64 @@ def test_int8_backend_stays_close_to_float(model_dir: Path, model: SentimentMode
     texts = ["The agent was helpful.", "Nobody answered my emails for a month."]
     for fast, exact in zip(quantised.predict(texts), model.predict(texts), strict=True):
         assert fast.score == pytest.approx(exact.score, abs=0.05)
+    assert quantised.revision == model.revision + "+int8"
     with pytest.raises(ModelLoadError, match="unknown backend"):
-        SentimentModel.load(model_dir, backend="onnx")
+        SentimentModel.load(model_dir, backend="tensorrt")
+
+
+def test_backends_checked_against_the_device() -> None:
+    check_backend("int8-ffn", "cpu")
+    with pytest.raises(BackendError, match="int8-ffn backend runs on CPU only"):
+        check_backend("int8-ffn", "cuda")
+    check_backend("torch", "cuda")
+    assert recorded_revision("abc", "onnx") == "abc"
+    assert recorded_revision("abc", "int8") == "abc+int8"
+
+
+def test_int8_ffn_backend_quantises_feed_forward_layers_only(model_dir: Path, model: SentimentModel) -> None:
+    assert model.backend == "torch"  # the default: fp32
+    ffn = SentimentModel.load(model_dir, backend="int8-ffn", device="cpu")
+    assert ffn.revision == model.revision + "+int8-ffn"
+    modules = dict(ffn.model.named_modules())
+    quantised = torch.ao.nn.quantized.dynamic.Linear
+    for name in ("bert.encoder.layer.0.intermediate.dense", "bert.encoder.layer.1.output.dense"):
+        assert isinstance(modules[name], quantised)
+    for name in (
+        "bert.encoder.layer.0.attention.self.query",
+        "bert.encoder.layer.0.attention.output.dense",
+        "classifier",
+    ):
+        assert isinstance(modules[name], torch.nn.Linear)
+    texts = ["The agent was helpful.", "Nobody answered my emails for a month.", "ok " * 300]
+    for fast, exact in zip(ffn.predict(texts), model.predict(texts), strict=True):
+        assert fast.score == pytest.approx(exact.score, abs=0.05)
+
+
+def test_onnx_backend_matches_torch_and_reuses_its_export(
+    model_dir: Path, model: SentimentModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("REPUTATION_CACHE", str(tmp_path))
+    fast = SentimentModel.load(model_dir, backend="onnx", device="cpu")
+    assert fast.backend == "onnx" and fast.revision == model.revision
+    [exported] = (tmp_path / "onnx").glob("*.onnx")
+    texts = ["Great", "The refund took six weeks and nobody called back.", "meh " * 40, "ok " * 700, "x"]
+    for got, want in zip(fast.predict(texts, batch_size=2), model.predict(texts, batch_size=2), strict=True):
+        assert got.n_windows == want.n_windows
+        assert got.probabilities is not None and want.probabilities is not None
+        for label, value in want.probabilities.items():
+            assert got.probabilities[label] == pytest.approx(value, abs=1e-4)
+    stamp = exported.stat().st_mtime_ns
+    again = SentimentModel.load(model_dir, backend="onnx", device="cpu")
+    assert exported.stat().st_mtime_ns == stamp
+    assert again.predict(["Great"])[0].score == pytest.approx(fast.predict(["Great"])[0].score)
+
+
+def test_onnx_backend_falls_back_to_torch_without_onnxruntime(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.warns(RuntimeWarning, match="pip install onnxruntime"):
+        fallback = SentimentModel.load(model_dir, backend="onnx", device="cpu")
+    assert fallback.backend == "torch"
+    assert fallback.predict(["fine"])[0].label is not None
