@@ -57,15 +57,9 @@ def normalise(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
-def shingles(words: list[str], size: int = SHINGLE_WORDS) -> set[str]:
-    """Overlapping runs of ``size`` words; a text shorter than that is one shingle."""
-    if len(words) <= size:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
-
-
 def shingle_keys(words: list[str], size: int = SHINGLE_WORDS) -> set[tuple[str, ...]]:
-    """:func:`shingles` as word tuples: the same sets up to naming, built without joining strings."""
+    """Overlapping runs of ``size`` words as tuples (no string joining); a text shorter than
+    that is one shingle."""
     if len(words) <= size:
         return {tuple(words)} if words else set()
     return set(zip(*(words[i:] for i in range(size)), strict=False))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from reputation.syndication import Candidate, find_duplicates, normalise, shingles
+from reputation.syndication import Candidate, find_duplicates, normalise, shingle_keys
 
 TEXT = (
     "I waited forty minutes on hold before an agent picked up, and then she transferred me twice. "
@@ -24,8 +24,8 @@ def cand(rid: str, text: str, day: date, author: str = "a1", brand: str = "shop"
 
 def test_normalise_ignores_case_and_punctuation() -> None:
     assert normalise("Great  SERVICE!!  Thanks.") == ["great", "service", "thanks"]
-    assert shingles(["a", "b"]) == {"a b"}
-    assert shingles(["a", "b", "c", "d"]) == {"a b c", "b c d"}
+    assert shingle_keys(["a", "b"]) == {("a", "b")}
+    assert shingle_keys(["a", "b", "c", "d"]) == {("a", "b", "c"), ("b", "c", "d")}
 
 
 def test_exact_copy_links_to_earliest() -> None:
@@ -81,7 +81,7 @@ def test_candidate_query_keeps_exactly_the_reviews_close_in_time() -> None:
     from itertools import groupby
 
     from reputation.db import connect
-    from reputation.syndication import WINDOW_DAYS, candidate_reviews, shingle_keys
+    from reputation.syndication import WINDOW_DAYS, candidate_reviews
 
     db = connect(":memory:")
     db.table("brands").insert({"id": "shop", "name": "Shop"})
