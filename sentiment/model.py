@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sentiment.backends import BACKENDS, BackendError, check_backend, prepare_backend, recorded_revision
+from sentiment.backends import BackendError, check_backend, prepare_backend, recorded_revision
 from sentiment.labels import CANONICAL_LABELS, LabelMap, LabelMappingError, label_map_from_config
 from sentiment.onnx_backend import OnnxClassifier
 from sentiment.windows import aggregate, length_sorted_batches, pad_batch, tokenize_windows
@@ -155,8 +155,11 @@ class SentimentModel:
         ``local_files_only=False`` lets a hub id be downloaded; ``revision`` and ``cache_dir``
         go to the Hugging Face hub client. ``backend`` is one of BACKENDS (see backends.py).
         """
-        if backend not in BACKENDS:
-            raise ModelLoadError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        chosen = choose_device(device)
+        try:  # before any weights are read: an impossible backend fails at once
+            check_backend(backend, chosen.type)
+        except BackendError as exc:
+            raise ModelLoadError(str(exc)) from exc
         directory, model_id, model_revision = _resolve(name_or_path, local_files_only, revision, cache_dir)
         from transformers import AutoConfig
 
@@ -181,11 +184,6 @@ class SentimentModel:
             raise ModelLoadError(f"{directory} has no fast tokenizer (tokenizer.json); windowing needs one")
         if info.get("missing_keys"):
             raise ModelLoadError(f"{directory} lacks trained weights for {sorted(info['missing_keys'])[:5]}")
-        chosen = choose_device(device)
-        try:
-            check_backend(backend, chosen.type)
-        except BackendError as exc:
-            raise ModelLoadError(str(exc)) from exc
         if chosen.type == "cpu":
             _limit_threads()
         model.eval()
