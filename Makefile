@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/reputation --db demo-output/reputation.db demo --out demo-output
+	$(BIN)/reputation --db demo-output/storage.database demo --out demo-output
 
 # Chromium (Debian's package) is needed by the scorecard browser test.
 browser:
@@ -44,8 +44,9 @@ test: $(STAMP) browser
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check reputation crawler spiders sentiment tests bench
+	$(BIN)/ruff check reputation crawler spiders sentiment storage demo_world tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

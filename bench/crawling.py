@@ -1,4 +1,4 @@
-"""Crawl speed: `reputation crawl` (crawler.runner.run_crawl) against a bare Scrapy spider.
+"""Crawl speed: `reputation crawl` (crawler.launcher.run_crawl) against a bare Scrapy spider.
 
 Both crawl the same generated demo site (scaled up by rewriting the demo world's review
 counts and page sizes in a temporary copy of datasets/demo), served by the same loopback
@@ -38,11 +38,13 @@ SETTINGS: dict[str, Any] = {
 
 def scaled_site(workdir: Path, reviews_per_brand: int, page_size: int) -> tuple[Path, Any]:
     """Generate the demo site from a copy of its data with more reviews and smaller pages."""
-    from reputation.demo_site import generate_site
-    from reputation.demo_site.world import DATA_DIR
+    from demo_world import generate_site
+    from demo_world.world import DATA
 
     data = workdir / "demo-data"
-    shutil.copytree(DATA_DIR, data, dirs_exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
+    for entry in DATA.iterdir():
+        (data / entry.name).write_bytes(entry.read_bytes())
     world = yaml.safe_load((data / "world.yaml").read_text(encoding="utf-8"))
     world["reviews_per_brand"] = {"min": int(reviews_per_brand * 0.9), "max": int(reviews_per_brand * 1.1)}
     world["page_size"] = {site: page_size for site in world["page_size"]}
@@ -53,9 +55,9 @@ def scaled_site(workdir: Path, reviews_per_brand: int, page_size: int) -> tuple[
 
 
 def _template_db(workdir: Path, manifest: Any, base_url: str) -> Path:
-    from reputation.db import connect
-    from reputation.demo_site import write_demo_registry
-    from reputation.registry import load_registry
+    from demo_world import write_demo_registry
+    from reputation.registry.loader import load_registry
+    from storage.database import connect
 
     path = workdir / "crawl-template.db"
     for suffix in ("", "-wal", "-shm"):
@@ -69,7 +71,7 @@ def _template_db(workdir: Path, manifest: Any, base_url: str) -> Path:
 
 def _product(template: Path, target: Path) -> tuple[float, int, int]:
     """(seconds, pages, reviews stored) of one run_crawl on a fresh copy of the registry."""
-    from crawler.runner import run_crawl
+    from crawler.launcher import run_crawl
 
     for suffix in ("", "-wal", "-shm"):
         Path(str(target) + suffix).unlink(missing_ok=True)
@@ -124,7 +126,7 @@ def server_capacity(base_url: str, paths: list[str], seconds: float = 3.0, clien
 
 
 def run(workdir: Path, *, quick: bool, repetitions: int, say: Callable[[str], None]) -> list[Figure]:
-    from reputation.demo_site import serve_directory
+    from demo_world import serve_directory
 
     per_brand, page_size = (200, 20) if quick else (1_000, 10)
     start = time.perf_counter()

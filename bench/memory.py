@@ -32,8 +32,8 @@ def _maxrss_mb() -> float:
 
 def _rollup(db_path: str) -> dict[str, Any]:
     from bench.synth import AS_OF
-    from reputation.db import connect
-    from reputation.rollup import build_rollups
+    from reputation.rollups.build import build_rollups
+    from storage.database import connect
 
     db = connect(db_path)
     baseline = _maxrss_mb()
@@ -43,8 +43,8 @@ def _rollup(db_path: str) -> dict[str, Any]:
 
 
 def _score(db_path: str, model_dir: str, limit: int) -> dict[str, Any]:
-    from reputation.db import connect
-    from reputation.scoring import load_model, score_reviews
+    from reputation.scoring.job import load_model, score_reviews
+    from storage.database import connect
 
     db = connect(db_path)
     model = load_model(model_dir)

@@ -3,7 +3,7 @@
 * Ingest: ReviewItems go through crawler.pipelines.StorePipeline (the code a crawl uses,
   batched by REPUTATION_BATCH_SIZE) into a fresh file; the baseline is a bare executemany of
   the same rows in the same batches, the most SQLite can do with this schema.
-* Roll-ups: reputation.rollup.build_rollups on synthetic files of several sizes, against the
+* Roll-ups: reputation.rollups.build.build_rollups on synthetic files of several sizes, against the
   same aggregation in pandas (read_sql + attribution join + groupby) on the same file. The
   pandas side skips the near-duplicate search (it reads the product's review_duplicates) and
   the final merge into published metrics, so it is the cheaper of the two by construction.
@@ -87,7 +87,7 @@ def _ingest_product(path: Path, items: list[Any]) -> float:
 def _ingest_bare(path: Path, items: list[Any]) -> float:
     """Seconds for a plain executemany INSERT of the same rows, one transaction per batch."""
     from crawler.pipelines.store import REVIEW_COLUMNS
-    from reputation.db import connect
+    from storage.database import connect
 
     db = connect(path)
     columns = ("id", *REVIEW_COLUMNS, "first_seen", "last_seen", "first_crawl_run_id", "last_crawl_run_id")
@@ -132,8 +132,8 @@ def pandas_aggregate(path: Path) -> Any:
     import numpy as np
     import pandas as pd
 
-    from reputation.attribution import UNDATED, attribution_periods, load_engagements
-    from reputation.db import connect
+    from reputation.rollups.attribution import UNDATED, attribution_periods, load_engagements
+    from storage.database import connect
 
     next_day = (AS_OF.toordinal() + 1, (AS_OF.fromordinal(AS_OF.toordinal() + 1)).isoformat())[1]
     db = connect(path)
@@ -186,8 +186,8 @@ def pandas_aggregate(path: Path) -> Any:
 
 
 def _rollup_seconds(path: Path) -> float:
-    from reputation.db import connect
-    from reputation.rollup import build_rollups
+    from reputation.rollups.build import build_rollups
+    from storage.database import connect
 
     db = connect(path)
     try:

@@ -1,6 +1,6 @@
 """Deterministic synthetic data: review texts for the scoring benchmark and whole databases.
 
-Texts come from the demo site's own composer (reputation.demo_site.text), mixed in length
+Texts come from the demo site's own composer (demo_world.text), mixed in length
 from one-liners to multi-paragraph reviews long enough to need several model windows.
 Databases are written straight into the product schema with executemany in large
 transactions, so a million reviews take seconds to a minute, not hours.
@@ -31,8 +31,8 @@ class TextMaker:
     """Review texts of the demo world's brands, in four length classes."""
 
     def __init__(self, seed: int = 11) -> None:
-        from reputation.demo_site.text import Composer
-        from reputation.demo_site.world import load_world
+        from demo_world.text import Composer
+        from demo_world.world import load_world
 
         self.rng = random.Random(seed)
         self.composer = Composer.load()
@@ -110,7 +110,7 @@ def make_database(path: Path, n_reviews: int, *, seed: int = 5, text_pool: int =
     About 2% of reviews are syndicated copies (same author, brand and text a few days apart),
     3% are non-English, 10% carry relative dates and 3% no date, as crawls of real sites do.
     """
-    from reputation.db import connect
+    from storage.database import connect
 
     path = Path(path)
     for suffix in ("", "-wal", "-shm"):

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import sqlite_utils
 
-from reputation.db import transaction
+from storage.database import transaction
 
 AUTHOR_KEY_SETTING = "author_hash_key"
 AUTHOR_KEY_ENV = "REPUTATION_AUTHOR_KEY"

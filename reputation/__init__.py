@@ -1,3 +1,5 @@
 """Reputation by proxy: judge customer-service vendors by what the public says of their clients."""
 
-__version__ = "0.1.0"
+from storage.version import __version__
+
+__all__ = ["__version__"]

@@ -1,10 +1,10 @@
 """The roll-ups as pandas DataFrames, for notebooks and scripts.
 
     >>> from reputation.api import vendor_table
-    >>> vendor_table("reputation.db")[["rank", "vendor_name", "shrunk_score", "n_cs"]]
+    >>> vendor_table("storage.database")[["rank", "vendor_name", "shrunk_score", "n_cs"]]
 
 The file is opened read-only, so reading never blocks or changes a running job. Scores that
-nothing backs are NaN/None, never 0. Column meanings: datasets/datasette-metadata.yaml.
+nothing backs are NaN/None, never 0. Column meanings: reputation/rollups/datasette-metadata.yaml.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reputation.errors import NotFoundError, ReputationError
+from storage.errors import NotFoundError, ReputationError
 
 ROLLUP_TABLES = ("rollup_meta", "brand_reputation", "vendor_reputation", "vendor_monthly", "vendor_switches")
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from reputation import __version__
-from reputation.db import DB_ENV, DEFAULT_DB
-from reputation.errors import ReputationError
+from storage.database import DB_ENV, DEFAULT_DB
+from storage.errors import ReputationError
+from storage.version import __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("reputation.commands.registry", "init"),

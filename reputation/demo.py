@@ -15,8 +15,8 @@ from typing import Any
 
 import sqlite_utils
 
-from reputation.db import connect, transaction
-from reputation.registry import load_registry
+from reputation.registry.loader import load_registry
+from storage.database import connect, transaction
 
 PORT_KEY = "demo_port"
 # The demo server is our own process on loopback: politeness delays would only make
@@ -71,8 +71,8 @@ def run_demo(
     say: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run every stage that exists against the generated site; return what each produced."""
-    from crawler.runner import run_crawl
-    from reputation.demo_site import generate_site, serve_directory, write_demo_registry
+    from crawler.launcher import run_crawl
+    from demo_world import generate_site, serve_directory, write_demo_registry
 
     out_dir.mkdir(parents=True, exist_ok=True)
     site_dir = out_dir / "site"
@@ -96,18 +96,18 @@ def run_demo(
         f"{stored} reviews stored"
     )
     if score:
-        from reputation.scoring import score_reviews
+        from reputation.scoring.job import score_reviews
 
         result.score = score_reviews(db, progress=True)
         say(f"score: {result.score}")
     if rollup:
-        from reputation.rollup import build_rollups
+        from reputation.rollups.build import build_rollups
 
         result.rollup = build_rollups(db)
         say(f"rollup: {result.rollup}")
     if scorecards:
-        from reputation.scorecard import build_scorecards
-        from reputation.scorecard_render import write_scorecards
+        from reputation.scorecards.data import build_scorecards
+        from reputation.scorecards.render import write_scorecards
 
         cards = build_scorecards(db)
         result.scorecards = write_scorecards(cards, out_dir / "scorecards", ("html", "csv", "json"))

@@ -19,12 +19,12 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from crawler import stat_keys as keys
 from crawler.extractors import extract_reviews
 from crawler.items import ReviewItem
-from crawler.pipelines import stats as keys
-from crawler.runner import Source, select_sources
-from reputation.db import connect
-from reputation.errors import ReputationError
+from crawler.launcher import Source, select_sources
+from storage.database import connect
+from storage.errors import ReputationError
 
 
 def split_list(value: str | Iterable[str] | None) -> list[str]:

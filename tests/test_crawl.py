@@ -15,12 +15,12 @@ import pytest
 from click.testing import CliRunner
 from servers import LocalServer, Reply
 
+from crawler.launcher import CrawlError, run_crawl, select_sources
 from crawler.middlewares import QuietItemLogFormatter, parse_retry_after
-from crawler.runner import CrawlError, run_crawl, select_sources
 from reputation.cli import cli
-from reputation.db import connect
-from reputation.errors import NotFoundError
-from reputation.registry import load_registry, source_id
+from reputation.registry.loader import load_registry, source_id
+from storage.database import connect
+from storage.errors import NotFoundError
 
 REPO = Path(__file__).resolve().parent.parent
 

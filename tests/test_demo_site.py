@@ -17,16 +17,16 @@ import pytest
 import yaml
 from parsel import Selector
 
-from reputation.demo_site import (
+from demo_world import (
     demo_registry,
     generate_site,
     load_manifest,
     serve_directory,
     write_demo_registry,
 )
-from reputation.demo_site.generator import DemoManifest
-from reputation.demo_site.render import relative_date
-from reputation.errors import ReputationError
+from demo_world.generator import DemoManifest
+from demo_world.render import relative_date
+from storage.errors import ReputationError
 
 TODAY = date(2026, 11, 23)
 
@@ -206,10 +206,10 @@ def test_generation_is_deterministic(site: tuple[Path, DemoManifest], tmp_path: 
 def test_regenerating_replaces_the_old_site(tmp_path: Path) -> None:
     generate_site(tmp_path, seed=3, today=TODAY)
     (tmp_path / "trust" / "stale-brand").mkdir()
-    (tmp_path / "reputation.db").write_text("not ours")
+    (tmp_path / "storage.database").write_text("not ours")
     generate_site(tmp_path, seed=4, today=TODAY)
     assert not (tmp_path / "trust" / "stale-brand").exists()
-    assert (tmp_path / "reputation.db").read_text() == "not ours"
+    assert (tmp_path / "storage.database").read_text() == "not ours"
     foreign = tmp_path / "foreign"
     (foreign / "shop").mkdir(parents=True)
     with pytest.raises(ReputationError, match="refusing to overwrite"):
@@ -314,8 +314,8 @@ def test_server_rejects_a_missing_directory(tmp_path: Path) -> None:
 
 
 def test_registry_loads_into_the_database(site: tuple[Path, DemoManifest], tmp_path: Path) -> None:
-    from reputation.db import connect
-    from reputation.registry import load_registry
+    from reputation.registry.loader import load_registry
+    from storage.database import connect
 
     _, manifest = site
     path = write_demo_registry(manifest, "http://127.0.0.1:8123", tmp_path / "demo.yaml")

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from tiny_models import build_classifier
 
 from reputation.cli import cli
-from reputation.evaluation import EvaluationInputError, read_labelled, score_system
+from reputation.scoring.evaluation import EvaluationInputError, read_labelled, score_system
 from sentiment.metrics import accuracy, expected_calibration_error, f1_per_label, macro_f1
 from sentiment.model import Prediction
 from sentiment.vader_baseline import VaderBaseline, vader_label, vader_probabilities

@@ -10,8 +10,7 @@ import pytest
 import yaml
 
 from crawler.extractors import extract_reviews
-from crawler.items import ReviewItem
-from crawler.normalize import (
+from crawler.fields import (
     clean_text,
     detect_language,
     looks_english,
@@ -19,10 +18,11 @@ from crawler.normalize import (
     normalize_rating,
     parse_date,
 )
+from crawler.items import ReviewItem
 
 CRAWLED = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 PAGES = Path(__file__).parent / "pages"
-DEMO_SENTENCES = Path(__file__).parent.parent / "datasets" / "demo" / "sentences.yaml"
+DEMO_SENTENCES = Path(__file__).parent.parent / "demo_world" / "data" / "sentences.yaml"
 
 # ----------------------------------------------------------------------------- dates
 

@@ -12,12 +12,12 @@ from scrapy.exceptions import DropItem
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
+from crawler import stat_keys as keys
 from crawler.identity import AUTHOR_KEY_ENV, AUTHOR_KEY_SETTING, author_hash, author_key, review_id
 from crawler.items import ReviewItem
 from crawler.pipelines import DedupePipeline, NormalizePipeline, StorePipeline, ValidatePipeline
-from crawler.pipelines import stats as keys
 from crawler.pipelines.store import run_status
-from reputation.db import connect
+from storage.database import connect
 
 SOURCE_URL = "http://127.0.0.1:8000/trust/acme/"
 

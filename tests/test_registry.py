@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from reputation.cli import cli
-from reputation.db import connect
-from reputation.errors import RegistryError
-from reputation.registry import load_registry, parse_registry, source_id
+from reputation.registry.loader import load_registry, parse_registry, source_id
+from storage.database import connect
+from storage.errors import RegistryError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "vendors.example.yaml"
 

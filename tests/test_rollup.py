@@ -16,10 +16,10 @@ from click.testing import CliRunner
 
 from reputation import api
 from reputation.cli import cli
-from reputation.db import connect
-from reputation.errors import NotFoundError
-from reputation.rollup import RollupError, build_rollups
-from reputation.views import TABLES, VIEWS
+from reputation.rollups.build import RollupError, build_rollups
+from reputation.rollups.views import TABLES, VIEWS
+from storage.database import connect
+from storage.errors import NotFoundError
 
 AS_OF = date(2024, 12, 31)
 T95_2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom
@@ -369,7 +369,7 @@ def test_metadata_documents_every_rollup_column(db: sqlite_utils.Database, make:
     make.vendor("acme").brand("shop").engage("acme", "shop", "2024-01-01")
     make.review("shop", "2024-06-01", cs=0.1)
     build_rollups(db, as_of=AS_OF)
-    path = Path(__file__).parents[1] / "datasets" / "datasette-metadata.yaml"
+    path = Path(__file__).parents[1] / "reputation" / "rollups" / "datasette-metadata.yaml"
     tables = yaml.safe_load(path.read_text(encoding="utf-8"))["databases"]["reputation"]["tables"]
     for name in [
         *TABLES,

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from tiny_models import build_classifier
 
 from reputation.cli import cli
-from reputation.db import connect
-from reputation.errors import LockedError
-from reputation.runner import default_lock_path, run_lock, run_scheduled
+from reputation.scheduler import default_lock_path, run_lock, run_scheduled
+from storage.database import connect
+from storage.errors import LockedError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,13 +17,13 @@ import sqlite_utils
 from click.testing import CliRunner
 
 from reputation.cli import cli
-from reputation.db import connect
-from reputation.errors import NotFoundError
-from reputation.rollup import CS_RELEVANCE_THRESHOLD, build_rollups
-from reputation.scorecard import RollupsMissingError, build_scorecards
-from reputation.scorecard_render import OutputError, render_html, write_scorecards
+from reputation.rollups.build import CS_RELEVANCE_THRESHOLD, build_rollups
+from reputation.scorecards.data import RollupsMissingError, build_scorecards
+from reputation.scorecards.render import OutputError, render_html, write_scorecards
+from storage.database import connect
+from storage.errors import NotFoundError
 
-SCHEMA = Path(__file__).resolve().parents[1] / "datasets" / "scorecard.schema.json"
+SCHEMA = Path(__file__).resolve().parents[1] / "reputation" / "scorecards" / "scorecard.schema.json"
 MODEL_ID, MODEL_REVISION = "test-model", "r1"
 AS_OF = "2024-07-01"
 NOW = "2024-07-01T00:00:00+00:00"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from test_scorecard import build_db
 
-from reputation.scorecard import build_scorecards
-from reputation.scorecard_render import write_scorecards
+from reputation.scorecards.data import build_scorecards
+from reputation.scorecards.render import write_scorecards
 
 CHROMIUM = "/usr/bin/chromium"
 MARKER = "document.body.appendChild(Object.assign(document.createElement('div'),{id:'%s'}))"

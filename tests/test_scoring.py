@@ -24,9 +24,9 @@ from click.testing import CliRunner
 from tiny_models import build_classifier
 
 from reputation.cli import cli
-from reputation.db import connect, utcnow
-from reputation.scoring import ERROR_FLAG, ModelUnavailableError, score_reviews
+from reputation.scoring.job import ERROR_FLAG, ModelUnavailableError, score_reviews
 from sentiment.model import Prediction, SentimentModel
+from storage.database import connect, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = [
@@ -88,7 +88,7 @@ def review_bodies(n: int, sentences_each: int = 3) -> list[str]:
 
 @pytest.fixture
 def db(tmp_path: Path) -> sqlite_utils.Database:
-    return connect(tmp_path / "reputation.db")
+    return connect(tmp_path / "storage.database")
 
 
 def test_scores_every_review_once_and_rerun_scores_nothing(

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from reputation.stats import Moments, bayesian_average, mean_interval, recency_weight, wilson_interval
+from reputation.rollups.statistics import (
+    Moments,
+    bayesian_average,
+    mean_interval,
+    recency_weight,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_matches_hand_computation() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from reputation.syndication import Candidate, find_duplicates, normalise, shingle_keys
+from reputation.rollups.syndication import Candidate, find_duplicates, normalise, shingle_keys
 
 TEXT = (
     "I waited forty minutes on hold before an agent picked up, and then she transferred me twice. "
@@ -80,8 +80,8 @@ def test_candidate_query_keeps_exactly_the_reviews_close_in_time() -> None:
     from datetime import timedelta
     from itertools import groupby
 
-    from reputation.db import connect
-    from reputation.syndication import WINDOW_DAYS, candidate_reviews
+    from reputation.rollups.syndication import WINDOW_DAYS, candidate_reviews
+    from storage.database import connect
 
     db = connect(":memory:")
     db.table("brands").insert({"id": "shop", "name": "Shop"})

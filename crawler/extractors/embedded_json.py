@@ -13,8 +13,8 @@ from typing import Any
 
 from crawler.extractors.layout_config import Layout
 from crawler.extractors.page import Page
+from crawler.fields import parse_rating_text
 from crawler.items import ReviewItem
-from crawler.normalize import parse_rating_text
 
 GENERIC_NAME = "embedded_json"
 _GENERIC_SCRIPTS = "//script[@id='__NEXT_DATA__' or contains(@type, 'application/json')]"

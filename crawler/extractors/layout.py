@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from crawler.extractors.layout_config import Layout
 from crawler.extractors.page import Page
+from crawler.fields import parse_rating_text
 from crawler.items import ReviewItem
-from crawler.normalize import parse_rating_text
 
 
 @dataclass

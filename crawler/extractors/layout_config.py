@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from crawler.extractors.selectors import CompiledSelector, SelectorSyntaxError, compile_selector
-from reputation.errors import ReputationError
+from storage.errors import ReputationError
 
 DEFAULT_LAYOUTS = Path(__file__).resolve().parent.parent / "layouts.yaml"
 ENV_VAR = "REPUTATION_LAYOUTS"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from crawler.fields import parse_rating_text
 from crawler.items import ReviewItem
-from crawler.normalize import parse_rating_text
 
 _SCHEMA_PREFIXES = ("http://schema.org/", "https://schema.org/", "schema:")
 _MAX_DEPTH = 40

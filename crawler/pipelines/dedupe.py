@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.identity import author_hash, author_key, body_hash, review_id
 from crawler.items import ReviewItem
 from crawler.pipelines.validate import drop
-from reputation.db import connect
+from storage.database import connect
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 from scrapy import signals
 
+from crawler import stat_keys as keys
 from crawler.items import ReviewItem
-from crawler.pipelines import stats as keys
-from reputation.db import connect, transaction, utcnow
+from storage.database import connect, transaction, utcnow
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

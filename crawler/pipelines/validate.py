@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from scrapy.exceptions import DropItem
 
 from crawler.items import ReviewItem
-from crawler.pipelines.stats import DROPPED
+from crawler.stat_keys import DROPPED
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

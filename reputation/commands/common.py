@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import sqlite_utils
 
-from reputation.db import connect
+from storage.database import connect
 
 
 def open_db(ctx: click.Context, *, create: bool = True) -> sqlite_utils.Database:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from crawler.runner import CrawlError, run_crawl
+from crawler.launcher import CrawlError, run_crawl
 
 
 def parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -30,7 +30,7 @@ def evaluate(
     as_json: bool,
 ) -> None:
     """Accuracy, macro-F1 and calibration error (15 bins) of the model on FILE."""
-    from reputation.evaluation import evaluate_file  # imports torch: only when evaluating
+    from reputation.scoring.evaluation import evaluate_file  # imports torch: only when evaluating
 
     report = evaluate_file(
         file,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reputation.errors import ReputationError
+from storage.errors import ReputationError
 
 
 class ModelError(ReputationError):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from reputation.commands.common import open_db
-from reputation.db import schema_version
-from reputation.registry import load_registry
+from reputation.registry.loader import load_registry
+from storage.database import schema_version
 
 
 @click.command()

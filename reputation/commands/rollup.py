@@ -47,7 +47,7 @@ def rollup(
     prior_strength: float | None,
 ) -> None:
     """Rebuild the roll-up tables in one transaction; running it twice gives the same rows."""
-    from reputation.rollup import DEFAULT_HALF_LIFE_DAYS, DEFAULT_PRIOR_STRENGTH, build_rollups
+    from reputation.rollups.build import DEFAULT_HALF_LIFE_DAYS, DEFAULT_PRIOR_STRENGTH, build_rollups
 
     db = open_db(ctx)
     day: date | None = as_of.date() if as_of else None

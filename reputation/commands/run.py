@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reputation.runner import run_scheduled
+from reputation.scheduler import run_scheduled
 
 
 @click.command()

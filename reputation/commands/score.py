@@ -33,7 +33,7 @@ def score(
     no_progress: bool,
 ) -> None:
     """Score reviews without a sentiment row for this model revision; safe to stop and re-run."""
-    from reputation.scoring import score_reviews  # imports torch: only when scoring
+    from reputation.scoring.job import score_reviews  # imports torch: only when scoring
 
     db = open_db(ctx)
     summary = score_reviews(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from reputation.commands.common import open_db
-from reputation.scorecard import build_scorecards
-from reputation.scorecard_render import FORMATS, write_scorecards
+from reputation.scorecards.data import build_scorecards
+from reputation.scorecards.render import FORMATS, write_scorecards
 
 
 @click.command()

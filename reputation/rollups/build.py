@@ -1,12 +1,12 @@
 """Rebuild the roll-up tables (per brand, per vendor, per vendor-month, vendor switches).
 
-SQLite does the heavy work (queries in reputation/views.py): one pass over the in-scope reviews,
+SQLite does the heavy work (queries in reputation/rollups/views.py): one pass over the in-scope reviews,
 joined to their sentiment (one model revision), sums them per (brand, day); a second pass
 applies the attribution and recency weights (both depend on the day only) and yields weighted
 sufficient statistics per (brand, vendor, month). Python merges those few thousand groups into
-the published metrics (reputation/stats.py), so review rows never enter Python.
+the published metrics (reputation/rollups/statistics.py), so review rows never enter Python.
 
-Rules (details in reputation/attribution.py and reputation/syndication.py):
+Rules (details in attribution.py and syndication.py beside this file):
 
 * Copies of a syndicated review count once (``n_duplicates``); non-English reviews are counted
   (``n_non_english``) but not scored into means.
@@ -38,8 +38,8 @@ from typing import Any
 
 import sqlite_utils
 
-from reputation import views
-from reputation.attribution import (
+from reputation.rollups import views
+from reputation.rollups.attribution import (
     SWITCH_MAX_GAP_DAYS,
     SWITCH_WINDOW_DAYS,
     UNDATED,
@@ -50,11 +50,11 @@ from reputation.attribution import (
     multi_vendor_brands,
     vendor_brands,
 )
-from reputation.db import transaction, utcnow
-from reputation.errors import NotFoundError, ReputationError
-from reputation.stats import Group, Moments, bayesian_average, brand_weights, merge_balanced
-from reputation.syndication import candidate_reviews, find_duplicates
-from reputation.views import AGGREGATE_SQL, DAILY_SQL, SCOPE_SQL, TABLES, WINDOW_SQL, create_tables
+from reputation.rollups.statistics import Group, Moments, bayesian_average, brand_weights, merge_balanced
+from reputation.rollups.syndication import candidate_reviews, find_duplicates
+from reputation.rollups.views import AGGREGATE_SQL, DAILY_SQL, SCOPE_SQL, TABLES, WINDOW_SQL, create_tables
+from storage.database import transaction, utcnow
+from storage.errors import NotFoundError, ReputationError
 
 CS_RELEVANCE_THRESHOLD = 0.5
 DEFAULT_PRIOR_STRENGTH = 20.0

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from reputation.charts import trend_png, trend_svg
-from reputation.errors import ReputationError
-from reputation.scorecard import METRICS
+from reputation.scorecards.charts import trend_png, trend_svg
+from reputation.scorecards.data import METRICS
+from storage.errors import ReputationError
 
 FORMATS = ("html", "csv", "json")
 CSV_NAME = "scorecards.csv"
@@ -64,7 +64,7 @@ def safe_url(url: Any) -> str:
 
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("reputation", "templates"),
+        loader=PackageLoader("reputation.scorecards", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

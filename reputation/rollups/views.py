@@ -3,14 +3,14 @@
 Tables are dropped and re-created on every ``reputation rollup`` (inside its one transaction),
 so their definitions live here rather than in the numbered migrations: they hold derived data
 only and can always be rebuilt from reviews, review_sentiment and engagements. Column meanings
-are documented in datasets/datasette-metadata.yaml.
+are documented in reputation/rollups/datasette-metadata.yaml.
 """
 
 from __future__ import annotations
 
 import sqlite_utils
 
-from reputation.attribution import UNDATED
+from reputation.rollups.attribution import UNDATED
 
 # Reviews in scope on as_of: first seen by then and not published after it.
 SCOPE_SQL = "r.first_seen < :next_day AND (r.published_at IS NULL OR r.published_at < :next_day)"

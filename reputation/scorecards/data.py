@@ -1,7 +1,7 @@
 """Vendor scorecards: everything one vendor's report shows, read from the roll-up tables.
 
 A scorecard is a plain dict shaped by the versioned JSON schema in
-datasets/scorecard.schema.json, so the JSON output, the CSV row and the HTML page
+reputation/scorecards/scorecard.schema.json, so the JSON output, the CSV row and the HTML page
 all come from one structure. Nothing here renders; see scorecard_render.py.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import sqlite_utils
 
-from reputation.db import utcnow
-from reputation.errors import NotFoundError, ReputationError
-from reputation.rollup import CS_RELEVANCE_THRESHOLD
+from reputation.rollups.build import CS_RELEVANCE_THRESHOLD
+from storage.database import utcnow
+from storage.errors import NotFoundError, ReputationError
 
 SCHEMA_VERSION = "1.0"
 EXCERPTS_PER_SIDE = 3

@@ -29,7 +29,7 @@ from datetime import date, timedelta
 
 import sqlite_utils
 
-from reputation.errors import ReputationError
+from storage.errors import ReputationError
 
 UNDATED = "0000-00-00"  # sorts before every real date; period key for reviews without a date
 SWITCH_MAX_GAP_DAYS = 60  # vendor B must start within this many days of vendor A's end

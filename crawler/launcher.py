@@ -21,8 +21,8 @@ from typing import Any
 
 import sqlite_utils
 
-from reputation.db import connect, transaction, utcnow
-from reputation.errors import NotFoundError, ReputationError
+from storage.database import connect, transaction, utcnow
+from storage.errors import NotFoundError, ReputationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # holds crawler/ and spiders/
 SETTINGS_MODULE = "crawler.settings"

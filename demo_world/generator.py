@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from reputation.demo_site.corpus import Review, build_corpus
-from reputation.demo_site.render import (
+from demo_world.corpus import Review, build_corpus
+from demo_world.render import (
     ROBOTS_TXT,
     draft_path,
     listing_path,
@@ -26,9 +26,9 @@ from reputation.demo_site.render import (
     render_index,
     render_listing,
 )
-from reputation.demo_site.text import NEGATIVE, POSITIVE, Composer, stars_for
-from reputation.demo_site.world import SITES, World, load_world
-from reputation.errors import ReputationError
+from demo_world.text import NEGATIVE, POSITIVE, Composer, stars_for
+from demo_world.world import SITES, World, load_world
+from storage.errors import ReputationError
 
 MANIFEST_NAME = "manifest.json"
 TRUTH_NAME = "ground_truth.jsonl"

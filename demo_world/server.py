@@ -10,7 +10,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from reputation.errors import ReputationError
+from storage.errors import ReputationError
 
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
 

@@ -6,8 +6,8 @@ import random
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
-from reputation.demo_site.text import MIXED, NEGATIVE, POSITIVE, Composer, stars_for
-from reputation.demo_site.world import Brand, DemoDataError, World
+from demo_world.text import MIXED, NEGATIVE, POSITIVE, Composer, stars_for
+from demo_world.world import Brand, DemoDataError, World
 
 LANGUAGES = ("de", "fr", "es")
 ID_PREFIX = {"trust": "T", "forum": "F"}

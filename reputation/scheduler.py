@@ -24,8 +24,8 @@ from typing import IO, Any
 
 import sqlite_utils
 
-from reputation.db import connect, transaction, utcnow
-from reputation.errors import LockedError
+from storage.database import connect, transaction, utcnow
+from storage.errors import LockedError
 
 STAGES = ("crawl", "score", "rollup")
 STAGE_FAILED_EXIT = 1
@@ -146,7 +146,7 @@ def _log_stage(db: sqlite_utils.Database, stage: str, after_id: int, started_at:
 
 
 def _crawl(db_path: str, db: sqlite_utils.Database, context: dict[str, Any]) -> dict[str, Any]:
-    from crawler.runner import run_crawl  # heavy (Scrapy, Twisted): imported only when crawling
+    from crawler.launcher import run_crawl  # heavy (Scrapy, Twisted): imported only when crawling
 
     # run_crawl writes its own crawl_runs row and raises when the crawl fails.
     row = run_crawl(db_path, due_only=True, settings=context.get("crawl_settings"))
@@ -155,7 +155,7 @@ def _crawl(db_path: str, db: sqlite_utils.Database, context: dict[str, Any]) -> 
 
 
 def _score(db_path: str, db: sqlite_utils.Database, context: dict[str, Any]) -> dict[str, Any]:
-    from reputation.scoring import score_reviews  # imports torch: only when scoring
+    from reputation.scoring.job import score_reviews  # imports torch: only when scoring
 
     summary = _jsonable(score_reviews(db, model=context.get("model"), progress=False))
     if isinstance(summary, dict) and summary.get("model_id"):
@@ -164,7 +164,7 @@ def _score(db_path: str, db: sqlite_utils.Database, context: dict[str, Any]) -> 
 
 
 def _rollup(db_path: str, db: sqlite_utils.Database, context: dict[str, Any]) -> dict[str, Any]:
-    from reputation.rollup import build_rollups
+    from reputation.rollups.build import build_rollups
 
     return {"result": _jsonable(build_rollups(db, model_id=context.get("model_id")))}
 

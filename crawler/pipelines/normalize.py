@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from crawler.fields import normalize_item
 from crawler.items import ReviewItem
-from crawler.normalize import normalize_item
 from crawler.pipelines.validate import drop
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def crawled_moment(item: ReviewItem) -> datetime:
 
 
 class NormalizePipeline:
-    """Delegates to crawler.normalize; drops an item whose text cleans away to nothing."""
+    """Delegates to crawler.fields; drops an item whose text cleans away to nothing."""
 
     def __init__(self, stats: StatsCollector | None) -> None:
         self.stats = stats

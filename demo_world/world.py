@@ -1,21 +1,23 @@
 """The fictional world of the demo: vendors, brands and who served whom when.
 
-Loaded from datasets/demo/world.yaml so the story can be changed without code.
+Loaded from the package data file data/world.yaml so the story can be changed without code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from reputation.errors import ReputationError
+from storage.errors import ReputationError
 
 SITES = ("trust", "shop", "forum", "app")
-DATA_DIR = Path(__file__).resolve().parents[2] / "datasets" / "demo"
+DATA = resources.files("demo_world") / "data"  # package data, read the same from a checkout or a wheel
 
 
 class DemoDataError(ReputationError):
@@ -105,7 +107,7 @@ def _as_date(value: Any, where: str) -> date:
 
 
 def load_yaml(name: str, data_dir: Path | None = None) -> dict[str, Any]:
-    path = (data_dir or DATA_DIR) / name
+    path: Path | Traversable = (data_dir or DATA) / name
     if not path.is_file():
         raise DemoDataError(f"demo data file not found: {path}")
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -29,9 +29,9 @@ from typing import Any
 
 import sqlite_utils
 
-from reputation.db import transaction, utcnow
-from reputation.errors import ReputationError
 from sentiment.model import ModelLoadError, Prediction, SentimentModel
+from storage.database import transaction, utcnow
+from storage.errors import ReputationError
 
 ERROR_FLAG = "score_error"
 NON_ENGLISH_FLAG = "non_english"

@@ -1,4 +1,4 @@
-"""Compose review texts from the sentence banks in datasets/demo/sentences.yaml.
+"""Compose review texts from the sentence banks in the package data file data/sentences.yaml.
 
 Customer-service sentences carry the serving vendor's polarity, product sentences the
 brand's, so a sentiment model can be checked against a known truth.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reputation.demo_site.world import DemoDataError, load_yaml
+from demo_world.world import DemoDataError, load_yaml
 
 POSITIVE, NEGATIVE, MIXED = 1, -1, 0
 

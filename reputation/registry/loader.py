@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import sqlite_utils
 import yaml
 
-from reputation.db import transaction
-from reputation.errors import RegistryError, read_user_text
+from storage.database import transaction
+from storage.errors import RegistryError, read_user_text
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SCOPES_ANY = "all"

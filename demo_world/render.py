@@ -11,8 +11,8 @@ from datetime import date, timedelta
 from html import escape
 from typing import Any
 
-from reputation.demo_site.corpus import Review
-from reputation.demo_site.world import Brand
+from demo_world.corpus import Review
+from demo_world.world import Brand
 
 SITE_NAMES = {"trust": "TrustPlace", "shop": "ShopBoard", "forum": "Complaints Corner", "app": "Reviewly"}
 

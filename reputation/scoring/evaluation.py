@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reputation.errors import ReputationError, read_user_text
 from sentiment.labels import CANONICAL_LABELS, NEGATIVE, NEUTRAL, POSITIVE
 from sentiment.metrics import accuracy, expected_calibration_error, f1_per_label, macro_f1
 from sentiment.model import Prediction, SentimentModel
+from storage.errors import ReputationError, read_user_text
 
 ECE_BINS = 15
 _WORDS = {
@@ -148,7 +148,7 @@ def evaluate_file(
     baseline: bool = True,
 ) -> EvaluationReport:
     """The model (and VADER unless ``baseline`` is False) scored on one labelled file."""
-    from reputation.scoring import load_model
+    from reputation.scoring.job import load_model
 
     data = read_labelled(path, text_column=text_column, label_column=label_column)
     classifier = load_model(model)

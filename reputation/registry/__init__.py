@@ -1,0 +1,1 @@
+"""The vendor registry: vendors, brands, sources and engagement windows from YAML."""

@@ -1,0 +1,1 @@
+"""Roll-ups: attribution, syndicated copies, statistics and the SQL views analysts open."""

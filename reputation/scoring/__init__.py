@@ -1,0 +1,1 @@
+"""The scoring job (sentiment into review_sentiment) and model evaluation on labelled files."""
