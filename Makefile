@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/reputation --db demo-output/storage.database demo --out demo-output
+	$(BIN)/reputation --db demo-output/reputation.db demo --out demo-output
 
 # Chromium (Debian's package) is needed by the scorecard browser test.
 browser:

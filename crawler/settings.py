@@ -68,7 +68,7 @@ DEFAULT_DROPITEM_LOG_LEVEL = "DEBUG"
 LOG_FORMATTER = "crawler.middlewares.QuietItemLogFormatter"
 
 # The SQLite file the spider reads sources from and the store pipeline writes to.
-REPUTATION_DB = os.environ.get("REPUTATION_DB") or "storage.database"
+REPUTATION_DB = os.environ.get("REPUTATION_DB") or "reputation.db"
 REPUTATION_BATCH_SIZE = 2000  # reviews per write transaction...
 REPUTATION_FLUSH_SECONDS = 10.0  # ...or fewer, once this long has passed since the last write
 # Set by crawler.launcher to the crawl_runs row it created; plain `scrapy crawl` creates one.

@@ -1,7 +1,7 @@
 """The roll-ups as pandas DataFrames, for notebooks and scripts.
 
     >>> from reputation.api import vendor_table
-    >>> vendor_table("storage.database")[["rank", "vendor_name", "shrunk_score", "n_cs"]]
+    >>> vendor_table("reputation.db")[["rank", "vendor_name", "shrunk_score", "n_cs"]]
 
 The file is opened read-only, so reading never blocks or changes a running job. Scores that
 nothing backs are NaN/None, never 0. Column meanings: reputation/rollups/datasette-metadata.yaml.

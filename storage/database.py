@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 DB_ENV = "REPUTATION_DB"
-DEFAULT_DB = "storage.database"
+DEFAULT_DB = "reputation.db"
 
 # Each migration is a single SQL script. Append only: never edit a released one.
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -162,7 +162,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 
 
 def default_path() -> str:
-    """The database path: $REPUTATION_DB, else ./storage.database."""
+    """The database path: $REPUTATION_DB, else ./reputation.db."""
     return os.environ.get(DB_ENV) or DEFAULT_DB
 
 

@@ -12,7 +12,7 @@ from servers import LocalServer
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """Path of a not-yet-created SQLite file in the test's own directory."""
-    return tmp_path / "storage.database"
+    return tmp_path / "reputation.db"
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(str(out / "storage.database"), out, say=lambda _line: None)
+    return run_demo(str(out / "reputation.db"), out, say=lambda _line: None)
 
 
 def query(result: DemoResult, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -206,10 +206,10 @@ def test_generation_is_deterministic(site: tuple[Path, DemoManifest], tmp_path: 
 def test_regenerating_replaces_the_old_site(tmp_path: Path) -> None:
     generate_site(tmp_path, seed=3, today=TODAY)
     (tmp_path / "trust" / "stale-brand").mkdir()
-    (tmp_path / "storage.database").write_text("not ours")
+    (tmp_path / "reputation.db").write_text("not ours")
     generate_site(tmp_path, seed=4, today=TODAY)
     assert not (tmp_path / "trust" / "stale-brand").exists()
-    assert (tmp_path / "storage.database").read_text() == "not ours"
+    assert (tmp_path / "reputation.db").read_text() == "not ours"
     foreign = tmp_path / "foreign"
     (foreign / "shop").mkdir(parents=True)
     with pytest.raises(ReputationError, match="refusing to overwrite"):

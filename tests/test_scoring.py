@@ -88,7 +88,7 @@ def review_bodies(n: int, sentences_each: int = 3) -> list[str]:
 
 @pytest.fixture
 def db(tmp_path: Path) -> sqlite_utils.Database:
-    return connect(tmp_path / "storage.database")
+    return connect(tmp_path / "reputation.db")
 
 
 def test_scores_every_review_once_and_rerun_scores_nothing(
