@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import sqlite_utils
 
 from storage.database import connect, transaction, utcnow
 from storage.errors import NotFoundError, ReputationError
+from storage.records import Source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # holds crawler/ and spiders/
 SETTINGS_MODULE = "crawler.settings"
@@ -36,18 +36,6 @@ class CrawlError(ReputationError):
     def __init__(self, message: str, run: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.run = run
-
-
-@dataclass(frozen=True)
-class Source:
-    """One row of ``sources``: a listing page of a brand's reviews."""
-
-    id: str
-    brand_id: str
-    url: str
-    layout: str
-    crawl_interval_hours: float
-    last_crawl_at: str | None
 
 
 def _parse_time(value: str) -> datetime:

@@ -22,9 +22,10 @@ from twisted.python.failure import Failure
 from crawler import stat_keys as keys
 from crawler.extractors import extract_reviews
 from crawler.items import ReviewItem
-from crawler.launcher import Source, select_sources
+from crawler.launcher import select_sources
 from storage.database import connect
 from storage.errors import ReputationError
+from storage.records import Source
 
 
 def split_list(value: str | Iterable[str] | None) -> list[str]:
