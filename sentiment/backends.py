@@ -14,8 +14,10 @@ import warnings
 from typing import Any
 
 import torch
+from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
 from sentiment import onnx_backend
+from sentiment.default_model import cache_root
 
 BACKENDS = ("torch", "int8", "int8-ffn", "onnx")
 CPU_ONLY = ("int8", "int8-ffn", "onnx")
@@ -56,8 +58,6 @@ def feed_forward_linears(model: torch.nn.Module) -> list[str]:
 
 def quantize_int8(model: torch.nn.Module, *, feed_forward_only: bool) -> Any:
     """Dynamic int8 Linear layers: every one (per-tensor), or the feed-forward ones (per-channel)."""
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
     spec: Any
     if feed_forward_only:
         names = feed_forward_linears(model)
@@ -88,8 +88,6 @@ def prepare_backend(model: torch.nn.Module, backend: str, model_id: str, revisio
             stacklevel=4,
         )
         return model, "torch"
-    from sentiment.default_model import cache_root
-
     path = onnx_backend.export_path(cache_root(), model_id, revision)
     try:
         return onnx_backend.load(model, path, torch.get_num_threads()), backend

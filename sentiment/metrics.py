@@ -1,18 +1,20 @@
-"""Classification metrics for model evaluation: accuracy, macro-F1, expected calibration error.
+"""Classification metrics, the one place they are defined: accuracy, F1 and macro-F1, expected
+calibration error, and precision/recall/F1 of a yes/no detector.
 
-Small numpy versions so evaluation needs no scikit-learn; conventions follow scikit-learn
-(macro-F1 over the union of true and predicted labels, F1 = 0 for a class with no
-predictions) and Guo et al. 2017 for ECE (equal-width confidence bins).
+Used by `reputation evaluate`, by the default model's training and held-out card, and by the
+customer-service head. Small numpy versions so evaluation needs no scikit-learn; conventions follow
+scikit-learn (macro-F1 over the union of true and predicted labels unless labels are given, F1 = 0
+for a class with no predictions) and Guo et al. 2017 for ECE (equal-width confidence bins).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence, Sized
 
 import numpy as np
 
 
-def accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
+def accuracy(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> float:
     """Share of exact matches; NaN for no rows."""
     _check_lengths(y_true, y_pred)
     if not y_true:
@@ -70,6 +72,23 @@ def expected_calibration_error(
     return float(ece)
 
 
-def _check_lengths(a: Sequence[object], b: Sequence[object]) -> None:
+def classification_metrics(
+    truth: Sequence[bool] | np.ndarray, predicted: Sequence[bool] | np.ndarray
+) -> dict[str, float]:
+    """Precision, recall, F1 and accuracy of a yes/no detector for its "yes" class (0.0 where undefined)."""
+    _check_lengths(truth, predicted)
+    t = np.asarray(truth, dtype=bool)
+    p = np.asarray(predicted, dtype=bool)
+    tp = int(np.sum(t & p))
+    fp = int(np.sum(~t & p))
+    fn = int(np.sum(t & ~p))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    share = float(np.mean(t == p)) if len(t) else 0.0
+    return {"n": len(t), "precision": precision, "recall": recall, "f1": f1, "accuracy": share}
+
+
+def _check_lengths(a: Sized, b: Sized) -> None:
     if len(a) != len(b):
         raise ValueError(f"length mismatch: {len(a)} true values but {len(b)} predictions")

@@ -2,7 +2,8 @@
 
 Any Hugging Face sequence-classification model works offline: a local directory, or a
 hub id already in the local cache. Labels come from ``config.id2label`` (see labels.py);
-long texts are windowed, never truncated (see windows.py). Every prediction can be
+long texts are windowed, not truncated (see windows.py), up to a cap of 20,000 characters per
+text that keeps one outlier from stalling a batch (limits.py; capped texts are flagged). Every prediction can be
 traced to ``model_id`` and ``revision`` (hub commit, or a content hash of a directory).
 """
 
@@ -19,9 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import LocalEntryNotFoundError
 
 from sentiment.backends import BackendError, check_backend, prepare_backend, recorded_revision
+from sentiment.default_model import DEFAULT_MODEL_ID, default_model_dir, default_model_revision
 from sentiment.labels import CANONICAL_LABELS, LabelMap, LabelMappingError, label_map_from_config
+from sentiment.limits import CAPPED_FLAG, MAX_TEXT_CHARS, cap_text
 from sentiment.onnx_backend import OnnxClassifier
 from sentiment.windows import aggregate, length_sorted_batches, pad_batch, tokenize_windows
 
@@ -112,6 +117,17 @@ def prepare_text(text: str | bytes | None) -> tuple[str, list[str]]:
     return text, flags
 
 
+def _capped(prepared: tuple[str, list[str]], max_chars: int | None) -> tuple[str, list[str]]:
+    """A prepared text cut to ``max_chars``, re-inspected, its flags kept, ``capped`` added."""
+    text, flags = prepared
+    prefix, capped = cap_text(text, max_chars)
+    if not capped:
+        return text, flags
+    _, prefix_flags = prepare_text(prefix)
+    kept = [flag for flag in flags if flag not in ("empty", "no_text")]
+    return prefix, kept + prefix_flags + [CAPPED_FLAG]
+
+
 class SentimentModel:
     """A loaded classifier; build it with :meth:`load`."""
 
@@ -161,7 +177,7 @@ class SentimentModel:
         except BackendError as exc:
             raise ModelLoadError(str(exc)) from exc
         directory, model_id, model_revision = _resolve(name_or_path, local_files_only, revision, cache_dir)
-        from transformers import AutoConfig
+        from transformers import AutoConfig  # as in _load_weights: only once a model is loaded
 
         try:
             config = AutoConfig.from_pretrained(directory, local_files_only=True)
@@ -204,9 +220,18 @@ class SentimentModel:
             backend=backend,
         )
 
-    def predict(self, texts: Sequence[str | bytes | None], batch_size: int = 32) -> list[Prediction]:
-        """Sentiment per text, in input order; never raises on odd text, it flags it."""
-        prepared = [prepare_text(text) for text in texts]
+    def predict(
+        self,
+        texts: Sequence[str | bytes | None],
+        batch_size: int = 32,
+        max_chars: int | None = MAX_TEXT_CHARS,
+    ) -> list[Prediction]:
+        """Sentiment per text, in input order; never raises on odd text, it flags it.
+
+        Only the first ``max_chars`` characters of a text are read (limits.cap_text; None reads
+        all): a longer text is scored on that prefix and flagged ``capped``.
+        """
+        prepared = [_capped(prepare_text(text), max_chars) for text in texts]
         results: list[Prediction] = [Prediction(None, None, None, 0, flags) for _, flags in prepared]
         todo = [i for i, (_, flags) in enumerate(prepared) if "empty" not in flags]
         if not todo:
@@ -299,9 +324,6 @@ def _directory_provenance(path: Path) -> tuple[str, str]:
 def _from_hub(
     repo_id: str, local_files_only: bool, revision: str | None, cache_dir: str | os.PathLike[str] | None
 ) -> tuple[Path, str, str]:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
     try:
         snapshot = Path(
             snapshot_download(
@@ -323,12 +345,6 @@ def _from_hub(
 
 def _default_model() -> tuple[Path, str, str]:
     try:
-        from sentiment.default_model import DEFAULT_MODEL_ID, default_model_dir, default_model_revision
-    except ImportError as exc:
-        raise ModelLoadError(
-            "no default sentiment model is installed; pass a model directory or hub id"
-        ) from exc
-    try:
         return Path(default_model_dir()), DEFAULT_MODEL_ID, default_model_revision()
     except (RuntimeError, OSError) as exc:
         raise ModelLoadError(f"the default sentiment model is unavailable: {exc}") from exc
@@ -336,6 +352,7 @@ def _default_model() -> tuple[Path, str, str]:
 
 def _load_weights(directory: Path) -> tuple[Any, Any, dict[str, Any]]:
     """Tokenizer and model from a directory, without a progress bar on every load."""
+    # transformers adds about a second to importing this module: only once a model is loaded
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

@@ -81,7 +81,7 @@ def export(model: torch.nn.Module, path: Path) -> Path:
 
 def load(model: torch.nn.Module, path: Path, threads: int) -> OnnxClassifier:
     """A session over the cached graph (exported first when absent), on ``threads`` CPU threads."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # optional extra [onnx], heavy: only when that backend is chosen
 
     if not path.is_file():
         export(model, path)

@@ -16,7 +16,10 @@ These are a heuristic, not calibrated probabilities; ECE on them measures how we
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from sentiment.labels import NEGATIVE, NEUTRAL, POSITIVE
 from sentiment.model import Prediction, prepare_text
@@ -50,8 +53,6 @@ class VaderBaseline:
     model_id = MODEL_ID
 
     def __init__(self) -> None:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
         self._analyzer: Any = SentimentIntensityAnalyzer()
         self.revision = _vader_version()
 
@@ -71,8 +72,6 @@ class VaderBaseline:
 
 
 def _vader_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("vaderSentiment")
     except PackageNotFoundError:  # pragma: no cover - vendored copy

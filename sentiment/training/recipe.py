@@ -1,7 +1,8 @@
 """The whole recipe behind the default model: data, split, training, export, held-out metrics.
 
 `reputation model train` calls `run_recipe`; re-running it with the defaults rebuilds the committed
-artefact (up to floating-point noise in training on different hardware).
+artefact, the package data in sentiment/models/minilm-sentiment-3c/ (up to floating-point noise in
+training on different hardware).
 """
 
 from __future__ import annotations
@@ -16,17 +17,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sentiment.default_model import artefact_dir, base_model_dir, materialise
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from sentiment.default_model import (
+    HELDOUT_FILE,
+    METRICS_FILE,
+    PROJECT_DATA_FILE,
+    TRAINING_FILE,
+    artefact_dir,
+    base_model_dir,
+    materialise,
+)
 from sentiment.training import data
 from sentiment.training.export import save_artefact
-from sentiment.training.metrics import heldout_metrics, label_order, predict_probs, vader_metrics
-from sentiment.training.train import TrainConfig, train
+from sentiment.training.heldout import heldout_metrics, label_order, predict_probs, vader_metrics
+from sentiment.training.train import TrainConfig, resolve_device, train
 
 log = logging.getLogger(__name__)
-
-HELDOUT_FILE = "heldout.csv"
-METRICS_FILE = "metrics.json"
-PROJECT_DATA_FILE = "cs_reviews.csv"
 
 
 def project_examples(source_dir: Path) -> list[data.Example]:
@@ -37,9 +45,6 @@ def project_examples(source_dir: Path) -> list[data.Example]:
 
 def evaluate_dir(model_dir: Path, heldout: list[data.Example], threads: int = 2) -> dict[str, Any]:
     """Held-out metrics of a complete model directory (what tests recompute)."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
@@ -48,10 +53,6 @@ def evaluate_dir(model_dir: Path, heldout: list[data.Example], threads: int = 2)
 
 
 def _machine(cfg: TrainConfig) -> str:
-    import torch
-
-    from sentiment.training.train import resolve_device
-
     device = resolve_device(cfg.device)
     if device.type == "cuda":
         return f"{platform.machine()}, {torch.cuda.get_device_name(device)}"
@@ -107,7 +108,7 @@ def write_metrics(
     """Held-out metrics of the artefact in `out_dir`, merged exactly as the default model is, and
     of VADER on the same rows; written to metrics.json."""
     heldout = data.read_csv(out_dir / HELDOUT_FILE)
-    recipe = json.loads((out_dir / "training.json").read_text())
+    recipe = json.loads((out_dir / TRAINING_FILE).read_text())
     with tempfile.TemporaryDirectory() as tmp:
         merged = materialise(out_dir, base_model_dir(), Path(tmp) / "model")
         model_metrics = evaluate_dir(merged, heldout, threads)

@@ -19,7 +19,9 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from sentiment.metrics import accuracy, macro_f1
 from sentiment.training.data import LABELS, REVIEW_SOURCES, SEED, Example
 
 log = logging.getLogger(__name__)
@@ -68,8 +70,6 @@ class TrainResult:
 
 def load_base(base_dir: Path) -> tuple[Any, nn.Module]:
     """Tokenizer and a fresh three-class classification model on top of the packaged encoder."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(
         base_dir,
@@ -176,8 +176,6 @@ def class_weights(batches: Sequence[Batch], power: float) -> torch.Tensor:
 def evaluate_cached(model: Any, first: int, batches: Sequence[Batch]) -> dict[str, float]:
     """Validation accuracy, macro-F1 and review-style binary accuracy; `selection` is the mean of
     the last two, the model card's two targets."""
-    from sentiment.training.metrics import accuracy, macro_f1
-
     pos, neg = LABELS.index("positive"), LABELS.index("negative")
     model.eval()
     gold: list[int] = []
@@ -191,10 +189,12 @@ def evaluate_cached(model: Any, first: int, batches: Sequence[Batch]) -> dict[st
             gold.extend(b.labels.tolist())
             binary_pred.extend((logits[b.review, pos] >= logits[b.review, neg]).tolist())
             binary_gold.extend((b.labels[b.review] == pos).tolist())
+    gold_labels, pred_labels = [LABELS[i] for i in gold], [LABELS[i] for i in pred]
     scores = {
-        "accuracy": accuracy(gold, pred),
-        "macro_f1": macro_f1(gold, pred, len(LABELS)),
-        "review_binary_accuracy": accuracy(binary_gold, binary_pred),
+        "accuracy": accuracy(gold_labels, pred_labels),
+        "macro_f1": macro_f1(gold_labels, pred_labels, LABELS),
+        # no review-style rows: 0.0, so the selection score stays a number
+        "review_binary_accuracy": accuracy(binary_gold, binary_pred) if binary_gold else 0.0,
     }
     scores["selection"] = (scores["macro_f1"] + scores["review_binary_accuracy"]) / 2
     return scores

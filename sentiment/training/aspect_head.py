@@ -1,10 +1,11 @@
-"""Train and evaluate the customer-service head; ``python -m sentiment.aspect_train`` rewrites it.
+"""Train and evaluate the customer-service head; ``python -m sentiment.training.aspect_head`` rewrites it.
 
 The head is plain L2-regularised logistic regression on frozen sentence embeddings, fitted with
 Newton's method in numpy (deterministic, no extra dependency). The penalty is chosen by 5-fold
 cross-validation on the training split only; the evaluation split is scored once at the end and
 the numbers are stored next to the weights so a reader can see what the committed head achieves.
-A keyword list is scored on the same split as the baseline the model has to beat.
+A keyword list is scored on the same split as the baseline the model has to beat. The labelled
+sentences and the head are package data (``data/aspect/cs_sentences.csv``, ``aspect_head.json``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from sentiment.aspect import (
     head_probability,
     load_encoder,
 )
+from sentiment.metrics import classification_metrics
+from sentiment.package_data import ASPECT_SENTENCES, package_path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "datasets" / "aspect" / "cs_sentences.csv"
+DEFAULT_DATA = package_path(*ASPECT_SENTENCES)
 PENALTIES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 FOLDS = 5
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -110,21 +113,6 @@ def keyword_is_cs(sentence: str) -> bool:
     return _KEYWORDS.search(sentence) is not None
 
 
-def classification_metrics(truth: Sequence[bool] | np.ndarray,
-                           predicted: Sequence[bool] | np.ndarray) -> dict[str, float]:
-    """Precision, recall, F1 and accuracy for the customer-service class."""
-    t = np.asarray(truth, dtype=bool)
-    p = np.asarray(predicted, dtype=bool)
-    tp = int(np.sum(t & p))
-    fp = int(np.sum(~t & p))
-    fn = int(np.sum(t & ~p))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    accuracy = float(np.mean(t == p)) if len(t) else 0.0
-    return {"n": len(t), "precision": precision, "recall": recall, "f1": f1, "accuracy": accuracy}
-
-
 def evaluate(detector: CustomerServiceDetector, rows: Sequence[LabelledSentence],
              split: str = "eval") -> dict[str, dict[str, float]]:
     """Score the detector and the keyword baseline on one split of the labelled set."""
@@ -161,7 +149,7 @@ def train_head(data: Path = DEFAULT_DATA, out: Path = HEAD_PATH, encoder_dir: Pa
         "threshold": CS_THRESHOLD,
         "penalty": penalty,
         "trained_on": {
-            "file": "datasets/aspect/cs_sentences.csv",
+            "file": "/".join(("sentiment", *ASPECT_SENTENCES)),
             "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
             "split": "train",
             "n": len(train),
@@ -178,7 +166,7 @@ def train_head(data: Path = DEFAULT_DATA, out: Path = HEAD_PATH, encoder_dir: Pa
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: rewrite the committed head from the labelled set."""
-    parser = argparse.ArgumentParser(prog="python -m sentiment.aspect_train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sentiment.training.aspect_head", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled CSV")
     parser.add_argument("--out", type=Path, default=HEAD_PATH, help="head JSON to write")
     parser.add_argument("--encoder-dir", type=Path, default=None, help="local encoder (default: packaged)")
