@@ -16,6 +16,16 @@ from pathlib import Path
 
 import sqlite_utils
 
+from storage.errors import (
+    DatabaseBusyError,
+    DatabaseFileError,
+    ForeignDatabaseError,
+    NotADatabaseError,
+    ReadOnlyDatabaseError,
+    SchemaTooNewError,
+)
+from storage.version import __version__
+
 DB_ENV = "REPUTATION_DB"
 DEFAULT_DB = "reputation.db"
 
@@ -158,6 +168,139 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         DROP INDEX IF EXISTS idx_reviews_author;  -- a prefix of the new index
         """,
     ),
+    (
+        6,
+        "crawl_runs.pid and .host: the process that owns a run, so a dead one's row can be marked interrupted",
+        """
+        ALTER TABLE crawl_runs ADD COLUMN pid INTEGER;  -- owner's process id; NULL for rows written before
+        ALTER TABLE crawl_runs ADD COLUMN host TEXT;    -- owner's host name (socket.gethostname())
+        CREATE INDEX IF NOT EXISTS idx_crawl_runs_running ON crawl_runs(host, pid) WHERE status = 'running';
+        """,
+    ),
+    (
+        7,
+        "reviews.date_precision also allows 'month' and 'year' (\"June 2018\", \"2018\")",
+        # Widening a CHECK changes no stored row, so instead of a table rebuild (which would drop
+        # the FTS triggers and cascade-delete review_sentiment) the table's CREATE text is edited
+        # in place, the documented SQLite way for such changes; RESET reloads this connection's
+        # schema and the throwaway table bumps the schema cookie so other connections reload too.
+        """
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_master
+           SET sql = replace(sql,
+                             'CHECK (date_precision IN (''exact'', ''relative'', ''missing''))',
+                             'CHECK (date_precision IN (''exact'', ''month'', ''year'', ''relative'', ''missing''))')
+         WHERE type = 'table' AND name = 'reviews';
+        PRAGMA writable_schema = RESET;
+        CREATE TABLE _schema_bump_7 (x INTEGER);
+        DROP TABLE _schema_bump_7;
+        """,
+    ),
+    (
+        8,
+        "review ids tied to their listing: site:<source id>:<site id>, whichever extractor found the review",
+        # Ids were site:<host>:<site id>, so two brands on one host with alike-numbered reviews
+        # collided, and JSON-LD's "/schema/Review/x/<id>" and the platform's "<id>" made two rows
+        # of one review. The site id is normalised exactly as crawler.identity.normalise_site_id
+        # does (cut at '#'/'?', drop scheme and host, last path segment when it holds a digit).
+        # Rows that now share an id are merged into the earliest seen (their scores move over
+        # unless it has its own for that model); children are re-keyed with foreign keys deferred
+        # to the commit. A TEXT primary key is not the rowid, so the FTS index is untouched.
+        """
+        PRAGMA defer_foreign_keys = ON;
+        CREATE TEMP TABLE _rekey_8 (
+            rid INTEGER PRIMARY KEY, old_id TEXT NOT NULL UNIQUE, source_id TEXT NOT NULL,
+            raw TEXT, cut TEXT, path TEXT, last TEXT, site_id TEXT, new_id TEXT, survivor TEXT
+        );
+        INSERT INTO _rekey_8 (rid, old_id, source_id, raw)
+            SELECT rowid, id, source_id,
+                   trim(COALESCE(site_review_id, substr(id, 6 + instr(substr(id, 6), ':'))), ' ' || char(9, 10, 13))
+            FROM reviews WHERE id LIKE 'site:%';
+        UPDATE _rekey_8 SET cut = CASE WHEN instr(raw, '#') > 0 THEN substr(raw, 1, instr(raw, '#') - 1) ELSE raw END;
+        UPDATE _rekey_8 SET cut = CASE WHEN instr(cut, '?') > 0 THEN substr(cut, 1, instr(cut, '?') - 1) ELSE cut END;
+        UPDATE _rekey_8 SET path = CASE
+            WHEN instr(cut, '://') = 0 THEN cut
+            WHEN instr(substr(cut, instr(cut, '://') + 3), '/') > 0
+                THEN substr(substr(cut, instr(cut, '://') + 3), instr(substr(cut, instr(cut, '://') + 3), '/'))
+            ELSE '' END;
+        UPDATE _rekey_8 SET path = rtrim(path, '/');
+        UPDATE _rekey_8 SET last = substr(path, length(rtrim(path, replace(path, '/', ''))) + 1);
+        UPDATE _rekey_8 SET site_id = CASE WHEN instr(raw, '/') > 0 AND last GLOB '*[0-9]*' THEN last ELSE raw END;
+        UPDATE _rekey_8 SET new_id = 'site:' || source_id || ':' || site_id;
+        CREATE INDEX temp._rekey_8_new ON _rekey_8(new_id);
+        UPDATE _rekey_8 SET survivor = (
+            SELECT k.old_id FROM _rekey_8 k JOIN reviews r ON r.rowid = k.rid
+            WHERE k.new_id = _rekey_8.new_id ORDER BY r.first_seen, k.rid LIMIT 1
+        );
+        UPDATE reviews SET
+            first_seen = (SELECT MIN(r.first_seen) FROM _rekey_8 k JOIN _rekey_8 g ON g.new_id = k.new_id
+                          JOIN reviews r ON r.rowid = g.rid WHERE k.old_id = reviews.id),
+            last_seen = (SELECT MAX(r.last_seen) FROM _rekey_8 k JOIN _rekey_8 g ON g.new_id = k.new_id
+                         JOIN reviews r ON r.rowid = g.rid WHERE k.old_id = reviews.id),
+            last_crawl_run_id = (SELECT MAX(r.last_crawl_run_id) FROM _rekey_8 k JOIN _rekey_8 g ON g.new_id = k.new_id
+                                 JOIN reviews r ON r.rowid = g.rid WHERE k.old_id = reviews.id)
+        WHERE id IN (SELECT survivor FROM _rekey_8 WHERE survivor <> old_id);
+        UPDATE OR IGNORE review_sentiment
+            SET review_id = (SELECT survivor FROM _rekey_8 WHERE old_id = review_sentiment.review_id)
+            WHERE review_id IN (SELECT old_id FROM _rekey_8 WHERE survivor <> old_id);
+        DELETE FROM reviews WHERE id IN (SELECT old_id FROM _rekey_8 WHERE survivor <> old_id);
+        UPDATE review_sentiment
+            SET review_id = (SELECT new_id FROM _rekey_8 WHERE old_id = review_sentiment.review_id)
+            WHERE review_id IN (SELECT old_id FROM _rekey_8 WHERE survivor = old_id AND new_id <> old_id);
+        UPDATE reviews
+            SET id = (SELECT new_id FROM _rekey_8 WHERE old_id = reviews.id),
+                site_review_id = (SELECT site_id FROM _rekey_8 WHERE old_id = reviews.id)
+            WHERE id IN (SELECT old_id FROM _rekey_8 WHERE survivor = old_id);
+        DROP TABLE temp._rekey_8;
+        """,
+    ),
+    (
+        9,
+        "reviews.reply, .truncated, .extra, .content_key, .purged_at; source_aggregates; purged_review_copies",
+        """
+        ALTER TABLE reviews ADD COLUMN reply TEXT;             -- the business's answer; never part of body
+        ALTER TABLE reviews ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0 CHECK (truncated IN (0, 1));
+        ALTER TABLE reviews ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';  -- JSON: verified purchase, app version...
+        ALTER TABLE reviews ADD COLUMN content_key TEXT;       -- hash of source, author, exact date, text
+        ALTER TABLE reviews ADD COLUMN purged_at TEXT;         -- text and author removed by `reputation purge`
+        UPDATE reviews SET content_key = substr(id, 3) WHERE id LIKE 'h:%';  -- an h: id is its content key
+        CREATE INDEX idx_reviews_content_key ON reviews(content_key) WHERE content_key IS NOT NULL;
+        CREATE TABLE source_aggregates (                       -- the listing's own summary, per crawl
+            source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            crawl_run_id INTEGER NOT NULL REFERENCES crawl_runs(id) ON DELETE CASCADE,
+            rating_value REAL,
+            rating_min REAL,
+            rating_max REAL,
+            review_count INTEGER,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (source_id, crawl_run_id)
+        );
+        CREATE TABLE purged_review_copies (                    -- syndication links frozen before a purge
+            review_id TEXT PRIMARY KEY REFERENCES reviews(id) ON DELETE CASCADE,
+            original_id TEXT NOT NULL REFERENCES reviews(id) ON DELETE CASCADE,
+            similarity REAL NOT NULL,
+            recorded_at TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        10,
+        "sources.render: fetch a source's pages over plain HTTP or render them in a headless browser",
+        """
+        ALTER TABLE sources ADD COLUMN render TEXT NOT NULL DEFAULT 'http' CHECK (render IN ('http', 'browser'));
+        """,
+    ),
+    (
+        11,
+        "incremental re-crawls: sources' full-crawl interval and last full crawl; reviews.removed_at",
+        """
+        ALTER TABLE sources ADD COLUMN full_crawl_interval_hours REAL NOT NULL DEFAULT 168;  -- a full walk this often (7 days)
+        ALTER TABLE sources ADD COLUMN last_full_crawl_at TEXT;       -- last full crawl that ended ok; NULL: next crawl is full
+        ALTER TABLE sources ADD COLUMN last_full_crawl_pages INTEGER; -- pages that crawl fetched (estimates pages saved)
+        ALTER TABLE reviews ADD COLUMN removed_at TEXT;  -- ISO date a complete full crawl no longer found it; NULL when listed
+        CREATE INDEX idx_reviews_removed ON reviews(source_id) WHERE removed_at IS NOT NULL;
+        """,
+    ),
 ]
 
 
@@ -248,15 +391,133 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     conn.commit()
 
 
+def latest_version() -> int:
+    """The newest schema version this code can create and read."""
+    return max(version for version, _, _ in MIGRATIONS)
+
+
+MIN_PAGE_SIZE = 512  # the smallest SQLite page: a database file is at least this long
+_OUR_MIGRATION_COLUMNS = {"version", "description", "applied_at"}
+BUSY_TIMEOUT_S = 30
+
+
 def connect(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> sqlite_utils.Database:
-    """Open (and upgrade) the database; ``:memory:`` works for tests."""
+    """Open (and upgrade) the database; ``:memory:`` works for tests.
+
+    The file is checked before anything is written to it: a file that is not SQLite, another
+    application's database, one from a newer release or one we cannot write is refused with a
+    ``DatabaseFileError`` naming the file, and is left exactly as it was (journal mode included).
+    """
     target = str(path) if path is not None else default_path()
-    if target != ":memory:" and not create and not Path(target).exists():
-        raise FileNotFoundError(f"database {target} does not exist; run `reputation init` first")
     if target != ":memory:":
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=30)
-    _configure(conn)
-    db = sqlite_utils.Database(conn)
-    migrate(db)
+        file = Path(target)
+        if not create and not file.exists():
+            raise FileNotFoundError(f"database {target} does not exist; run `reputation init` first")
+        _check_file(file)
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        _check_schema(conn, target)
+        _configure(conn)
+        db = sqlite_utils.Database(conn)
+        migrate(db)
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        mapped = database_error(exc, target)
+        if mapped is None:
+            raise
+        raise mapped from exc
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
     return db
+
+
+def _check_file(file: Path) -> None:
+    """Refuse what SQLite would choke on later: a folder, a non-SQLite file, no write access."""
+    if file.is_dir():
+        raise NotADatabaseError(f"{file} is a directory, not an SQLite database")
+    if file.exists():
+        # The file's header is left to SQLite (SQLITE_NOTADB, mapped by database_error): opening and
+        # closing a second descriptor on a database this process already has open drops SQLite's
+        # POSIX locks on it, which shows up later as "disk I/O error".
+        if not os.access(file, os.R_OK):
+            raise ReadOnlyDatabaseError(f"{file}: permission denied (cannot read it)")
+        if 0 < file.stat().st_size < MIN_PAGE_SIZE:  # SQLite would take such a stub for a new database
+            raise NotADatabaseError(f"{file} is not an SQLite database")
+        if not os.access(file, os.W_OK):
+            raise ReadOnlyDatabaseError(
+                f"{file} is read-only; make it writable (chmod u+w) or work on a copy"
+            )
+    folder = file.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReadOnlyDatabaseError(f"cannot create folder {folder} for {file}: {exc.strerror}") from exc
+    if os.access(folder, os.W_OK | os.X_OK):
+        return
+    if not file.exists():
+        raise ReadOnlyDatabaseError(f"cannot create {file}: folder {folder} is not writable")
+    sidecars = [file.with_name(file.name + suffix) for suffix in ("-wal", "-shm")]
+    if not all(side.exists() and os.access(side, os.W_OK) for side in sidecars):
+        raise ReadOnlyDatabaseError(
+            f"{file}: folder {folder} is read-only, and SQLite must create {file.name}-wal and "
+            f"{file.name}-shm beside the database; make the folder writable or copy the file elsewhere"
+        )
+
+
+def _check_schema(conn: sqlite3.Connection, target: str) -> None:
+    """Refuse another application's tables or a schema newer than ``MIGRATIONS``, before any write."""
+    tables = {
+        row[0]
+        for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    }
+    if not tables:
+        return  # a new or empty file: ours to create
+    columns = (
+        {row[1] for row in conn.execute("PRAGMA table_info(schema_migrations)")}
+        if "schema_migrations" in tables
+        else set()
+    )
+    if not _OUR_MIGRATION_COLUMNS.issubset(columns):
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise ForeignDatabaseError(
+            f"{target} is not a reputation database (it holds other tables: {shown}); "
+            "refusing to add tables to it"
+        )
+    found = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
+    known = latest_version()
+    if isinstance(found, int) and found > known:
+        raise SchemaTooNewError(
+            f"{target} has schema version {found}, but reputation {__version__} knows versions up to "
+            f"{known}; upgrade reputation to use this file"
+        )
+
+
+def database_error(exc: sqlite3.Error, target: str) -> DatabaseFileError | None:
+    """The user-facing error for an SQLite failure caused by the file, or None for a bug of ours.
+
+    Callers that write later (pipelines, commands) can pass their own ``sqlite3`` errors here too.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    message = str(exc)
+    if primary == sqlite3.SQLITE_NOTADB or "file is not a database" in message:
+        return NotADatabaseError(f"{target} is not an SQLite database")
+    if primary == sqlite3.SQLITE_CORRUPT:
+        return NotADatabaseError(f"{target} is damaged ({message}); restore it from a backup")
+    if primary == sqlite3.SQLITE_READONLY or "readonly database" in message:
+        return ReadOnlyDatabaseError(
+            f"{target} is read-only ({message}); make the file and its folder writable or work on a copy"
+        )
+    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH):
+        return ReadOnlyDatabaseError(f"cannot open {target} ({message}); check the permissions of the file and its folder")
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return DatabaseBusyError(
+            f"{target} stayed locked by another process for over {BUSY_TIMEOUT_S} s; try again later"
+        )
+    if primary == sqlite3.SQLITE_FULL:
+        return DatabaseFileError(f"cannot write {target}: the disk is full")
+    return None

@@ -23,6 +23,36 @@ class LockedError(ReputationError):
     exit_code = 75  # EX_TEMPFAIL: try again later
 
 
+class DatabaseFileError(ReputationError):
+    """The --db file cannot be used as it is; the message names the file and what is wrong."""
+
+
+class NotADatabaseError(DatabaseFileError):
+    """The file is not SQLite at all (a text file, a CSV, a corrupt header)."""
+
+
+class ReadOnlyDatabaseError(DatabaseFileError):
+    """SQLite cannot write the file, or the -wal/-shm files beside it."""
+
+
+class SchemaTooNewError(DatabaseFileError):
+    """The file was upgraded by a newer release; an older one must not write to it."""
+
+
+class ForeignDatabaseError(DatabaseFileError):
+    """An SQLite file of another application: adding our tables to it would damage it."""
+
+
+class DatabaseBusyError(DatabaseFileError):
+    """Another process held the write lock for longer than the busy timeout."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class BadValueError(ReputationError):
+    """A well-formed option value that cannot be used (a date in the future, say)."""
+
+
 def read_user_text(
     path: str | Path, error: type[ReputationError] = ReputationError, *, encoding: str = "utf-8"
 ) -> str:
