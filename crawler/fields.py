@@ -10,10 +10,11 @@ import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dateutil.relativedelta import relativedelta
-from w3lib.html import remove_tags, replace_entities
+from w3lib.html import replace_entities
 
 from crawler.items import ReviewItem
 
@@ -23,36 +24,174 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------- text
 
-_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_BLOCK_TAG = re.compile(
-    r"</?(?:p|div|li|ul|ol|h[1-6]|blockquote|section|article|tr|table|pre)\b[^>]*>", re.IGNORECASE
+# Markup is told from text the way a browser does it, with one difference: a "<" starts markup
+# only when an HTML element name (or a comment, doctype or CDATA section) follows, because review
+# text is full of "<3", "<10 to >20" and "a<b and c>d" that a browser would also half-swallow.
+# Everything else is left to html.parser, a real tokenizer (quoted ">" in attributes, script and
+# style bodies, comments); entities are decoded afterwards by w3lib, which keeps unknown ones.
+
+
+def _names(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_HTML_ELEMENTS = _names("""
+a abbr acronym address applet area article aside audio b base basefont bdi bdo bgsound big blink
+blockquote body br button canvas caption center cite code col colgroup data datalist dd del details
+dfn dialog dir div dl dt em embed fieldset figcaption figure font footer form frame frameset h1 h2 h3
+h4 h5 h6 head header hgroup hr html i iframe img input ins kbd label legend li link main map mark
+marquee menu meta meter nav nobr noembed noframes noscript object ol optgroup option output p param
+picture plaintext pre progress q rp rt ruby s samp script search section select slot small source
+span strike strong style sub summary sup svg math table tbody td template textarea tfoot th thead
+time title tr track tt u ul var video wbr xmp
+""")
+_BLOCK_ELEMENTS = _names("""
+address article aside blockquote dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 header hr
+li main nav ol p pre section table tr ul
+""")
+_CELL_ELEMENTS = frozenset({"td", "th"})
+_HIDDEN_ELEMENTS = frozenset({"script", "style", "template"})  # their content is code, not text
+_MARKUP_START = re.compile(
+    r"<(?:!--|!doctype\b|!\[CDATA\[|!\[(?:end)?if\b|\?xml\b"
+    r"|/?(?P<name>[A-Za-z][A-Za-z0-9]*(?P<custom>[:-][A-Za-z0-9_.:-]*)?)(?=[\s/>]|$))",
+    re.IGNORECASE,
 )
+# Stand-ins for "&" and for a "<" that is text, while html.parser runs. They are noncharacters,
+# which never survive into the text (see _INVALID), so they cannot collide with the input.
+_AMP = "\ufdd0"
+_LT = "\ufdd1"
+
+# Invalid in interchanged text: lone surrogates (JSON allows "\ud800") and noncharacters. The
+# full class is slow on long text; the common case (nothing beyond U+1FFFD) takes the small one.
+_INVALID_BMP = re.compile("[\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+_HIGH_PLANES = re.compile("[\U0001fffe-\U0010ffff]")
+_INVALID = re.compile(
+    "[\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17))
+    + "]"
+)
+# Invisible junk only: control characters, zero-width space, word joiner, byte-order mark, soft
+# hyphen, invisible math operators, interlinear annotations. Format characters that change how
+# text reads stay: ZWJ (emoji sequences), ZWNJ (Persian, Indic), bidi marks, variation selectors.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f\x80-\x84\x86-\x9f\u00ad\u200b\u2060-\u2064\ufeff\ufff9-\ufffb]"
+)
+_BREAK_FOR = {"\r": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n\n", "\x0b": " ", "\x0c": " "}
+_LINE_BREAKS = re.compile("[\r\x85\u2028\u2029\x0b\x0c]")
 _HORIZONTAL_WS = re.compile(r"[^\S\n]+")
 _PARAGRAPH_GAP = re.compile(r"\n\s*\n+")
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def clean_text(s: str | None) -> str:
+def _replace_invalid(text: str) -> tuple[str, int]:
+    """``text`` with invalid code points replaced by U+FFFD, and how many there were."""
+    if text.isascii():
+        return text, 0
+    pattern = _INVALID if _HIGH_PLANES.search(text) else _INVALID_BMP
+    return pattern.subn("\ufffd", text)
+
+
+def _normalize_breaks(text: str) -> str:
+    """Unicode line and paragraph separators, CR, NEL, VT and FF as the "\n" and " " we split on."""
+    return _LINE_BREAKS.sub(lambda match: _BREAK_FOR[match.group()], text)
+
+
+class CleanText(NamedTuple):
+    """Cleaned text and how many invalid code points in it were replaced with U+FFFD."""
+
+    text: str
+    replaced: int
+
+
+class _TextCollector(HTMLParser):
+    """Keeps the text between tags; block elements become paragraph breaks, <br> a line break."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._mark(tag, opening=True)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _HIDDEN_ELEMENTS:
+            self._mark(tag, opening=True)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._mark(tag, opening=False)
+
+    def _mark(self, tag: str, *, opening: bool) -> None:
+        if tag in _HIDDEN_ELEMENTS:
+            self._hidden = max(0, self._hidden + (1 if opening else -1))
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCK_ELEMENTS:
+            self.parts.append("\n\n")
+        elif tag in _CELL_ELEMENTS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+    def unknown_decl(self, data: str) -> None:
+        if data.upper().startswith("CDATA[") and not self._hidden:
+            self.parts.append(data[6:])
+
+
+def _protect_text_lt(text: str) -> str:
+    """Every "<" that does not open markup becomes _LT, so the parser reads it as text."""
+
+    def keep_or_protect(match: re.Match[str]) -> str:
+        start = _MARKUP_START.match(text, match.start())
+        if start is not None:
+            name = start.group("name")
+            if name is None or start.group("custom") or name.lower() in _HTML_ELEMENTS:
+                return "<"
+        return _LT
+
+    return re.sub("<", keep_or_protect, text)
+
+
+def _strip_markup(text: str) -> str:
+    """Text content of an HTML fragment; characters outside markup are all kept."""
+    parser = _TextCollector()
+    parser.feed(_protect_text_lt(text.replace("&", _AMP)))
+    parser.close()
+    joined = "".join(parser.parts)
+    return joined.replace(_AMP, "&").replace(_LT, "<")
+
+
+def clean_text_counted(s: str | None) -> CleanText:
     """Plain text with entities decoded and whitespace collapsed, paragraph breaks kept.
 
     Review bodies arrive as HTML fragments or as JSON strings; both end up as paragraphs
     separated by one blank line. Text is never shortened: the sentiment model and the
-    analysts both want the whole review.
+    analysts both want the whole review. Lone surrogates and noncharacters (before or after
+    entity decoding) become U+FFFD and are counted, so the caller can record them.
     """
     if not s:
-        return ""
-    text = str(s).replace("\r\n", "\n").replace("\r", "\n")
+        return CleanText("", 0)
+    text, replaced = _replace_invalid(str(s))
+    text = _normalize_breaks(text.replace("\r\n", "\n"))
     if "<" in text:
-        text = _BREAK_TAG.sub("\n", text)
-        text = _BLOCK_TAG.sub("\n\n", text)
-        text = remove_tags(text)
+        text = _strip_markup(text)
     if "&" in text:
-        text = replace_entities(text, remove_illegal=False)
+        before = text.count("\ufffd")
+        text = replace_entities(text, remove_illegal=False)  # "&#xD800;" and "&#0;" become U+FFFD
+        text = _replace_invalid(text)[0]  # "&#xFDD0;" decodes to a noncharacter
+        replaced += text.count("\ufffd") - before
+        text = _normalize_breaks(text)
     text = _INVISIBLE.sub("", text)
     text = _HORIZONTAL_WS.sub(" ", text)
     text = _PARAGRAPH_GAP.sub("\n\n", text)
     lines = [line.strip() for line in text.split("\n")]
-    return "\n".join(lines).strip()
+    return CleanText("\n".join(lines).strip(), replaced)
+
+
+def clean_text(s: str | None) -> str:
+    """``clean_text_counted`` without the count, for callers that need only the text."""
+    return clean_text_counted(s).text
 
 
 # --------------------------------------------------------------------------- ratings
@@ -67,7 +206,10 @@ def _to_float(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # an integer past float range (JSON allows any length): not a rating
+            return None
     else:
         text = str(value).strip()
         match = _FIRST_NUMBER.search(text)
@@ -145,7 +287,7 @@ def _date_parsers(base: datetime) -> tuple[DateDataParser, DateDataParser]:
     is expensive is re-loading languages, which fixed ``languages`` avoids. The cache means one
     pair per crawled page, since every review on a page shares its crawl time.
     """
-    from dateparser.date import DateDataParser
+    from dateparser.date import DateDataParser  # heavy (~0.5 s): only once a crawl parses a date
 
     common = {
         "RELATIVE_BASE": base,
@@ -217,14 +359,24 @@ def _dateparser_date(text: str, base: datetime) -> tuple[date | None, str]:
         except (ValueError, OverflowError, TypeError):
             continue
         if data.date_obj is not None:
+            found = _naive_utc(data.date_obj).date()
             if precision == "exact" and not any(ch.isdigit() for ch in text):
                 precision = "relative"  # a bare weekday ("Monday") is resolved against the crawl time
-            return _naive_utc(data.date_obj).date(), precision
+            elif precision == "exact" and data.period in ("month", "year"):
+                # "June 2018" / "2018": the day (and month) are unknown, not the first of it
+                precision = str(data.period)
+                found = found.replace(day=1) if data.period == "month" else found.replace(month=1, day=1)
+            return found, precision
     return None, "missing"
 
 
+DATE_PRECISIONS = ("exact", "month", "year", "relative", "missing")
+
+
 def parse_date(raw: str | None, crawled_at: datetime) -> tuple[str | None, str]:
-    """(YYYY-MM-DD or None, precision) where precision is exact, relative or missing.
+    """(YYYY-MM-DD or None, precision): exact, month ("June 2018"), year, relative or missing.
+
+    Month and year precision store the first day of the period.
 
     Relative phrases ("3 weeks ago", "yesterday") are anchored at ``crawled_at``, the time the
     page was fetched, because that is when the site rendered them. Dates after the crawl are
@@ -324,21 +476,44 @@ def looks_english(sample: str) -> bool:
 @lru_cache(maxsize=1)
 def _detector() -> LanguageDetector:
     """Built on first use: low-accuracy mode is ~5x faster and needs far less memory."""
-    from lingua import Language, LanguageDetectorBuilder
+    from lingua import Language, LanguageDetectorBuilder  # heavy: only when a text needs detecting
 
     languages = [getattr(Language, name) for name in _LANGUAGE_NAMES]
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 
+_UNDETERMINED = "und"  # ISO 639-2 "undetermined": text, but too little to tell its language
+_CONFIDENT_LETTERS = 20
+_CONFIDENT_WORDS = 3
+_SCRIPTS = (  # scripts that name their language outright (the detector knows none of them)
+    (re.compile("[\u3040-\u30ff]"), "ja"),  # kana before Han: Japanese mixes both
+    (re.compile("[\uac00-\ud7af\u1100-\u11ff]"), "ko"),
+    (re.compile("[\u4e00-\u9fff\u3400-\u4dbf]"), "zh"),
+)
+_OTHER_SCRIPT = re.compile("[\u0370-\u03ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0eff]")  # Greek, Hebrew, Arabic, Indic, Thai
+
+
 def detect_language(text: str | None) -> str | None:
-    """ISO 639-1 code (lowercase) of the text, or None when there is too little text to tell."""
+    """ISO 639-1 code (lowercase) of the text; "und" when it is too short to tell; None when no text.
+
+    A two-word review ("Top app") gets "und" rather than a confident wrong guess, and
+    Chinese, Japanese and Korean are known by their script.
+    """
     if not text:
         return None
     sample = text[:_DETECT_PREFIX]
-    if len(_LETTER.findall(sample)) < _MIN_LETTERS:
+    letters = _LETTER.findall(sample)
+    if len(letters) < _MIN_LETTERS:
         return None
+    for script, code in _SCRIPTS:
+        if len(script.findall(sample)) * 2 >= len(letters):
+            return code
+    if len(_OTHER_SCRIPT.findall(sample)) * 2 >= len(letters):
+        return _UNDETERMINED
     if looks_english(sample):
         return "en"
+    if len(letters) < _CONFIDENT_LETTERS and len(sample.split()) < _CONFIDENT_WORDS:
+        return _UNDETERMINED
     language = _detector().detect_language_of(sample)
     if language is None:
         return None
@@ -350,9 +525,20 @@ def detect_language(text: str | None) -> str | None:
 
 def normalize_item(item: ReviewItem, crawled_at: datetime) -> ReviewItem:
     """Fill the derived fields of ``item`` in place (and return it for chaining)."""
-    item.body = clean_text(item.body) or None
-    item.title = clean_text(item.title) or None
-    item.author = clean_text(item.author) or None
+    return normalize_item_counted(item, crawled_at).item
+
+
+class NormalizedItem(NamedTuple):
+    """The normalised item and how many invalid characters its texts had replaced with U+FFFD."""
+
+    item: ReviewItem
+    replaced: int
+
+
+def normalize_item_counted(item: ReviewItem, crawled_at: datetime) -> NormalizedItem:
+    """``normalize_item``, also counting the invalid characters replaced in body, title, author and reply."""
+    cleaned = [clean_text_counted(text) for text in (item.body, item.title, item.author, item.reply)]
+    item.body, item.title, item.author, item.reply = (c.text or None for c in cleaned)
     value, stated_best = parse_rating_text(item.rating_value)
     if value is not None:
         if item.rating_max is None and stated_best is not None:
@@ -368,4 +554,4 @@ def normalize_item(item: ReviewItem, crawled_at: datetime) -> ReviewItem:
     body = item.body or ""
     text = body if len(body) >= 40 else " ".join(part for part in (item.title, item.body) if part)
     item.language = detect_language(text)
-    return item
+    return NormalizedItem(item, sum(c.replaced for c in cleaned))

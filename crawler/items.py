@@ -24,8 +24,10 @@ class ReviewItem:
     rating_min: float | None = None   # worstRating; defaults to 1 for star scales
     rating_max: float | None = None   # bestRating; defaults to 5 when unknown
     date_raw: str | None = None
+    reply: str | None = None          # the business's answer, never part of body
+    truncated: bool = False           # the page shows only the start of the text ("More")
     url: str | None = None            # page the review was found on
-    extractor: str | None = None      # jsonld, microdata, rdfa, embedded_json, layout:NAME
+    extractor: str | None = None      # jsonld, microdata, rdfa, embedded_json, layout:NAME, a platform name
     # context, set by the spider
     source_id: str | None = None
     brand_id: str | None = None

@@ -1,171 +1,145 @@
-"""Which sources to crawl, and running the `reviews` spider in a child process.
+"""Run the `reviews` spider in a child process and report how the crawl went.
 
 Twisted's reactor cannot be restarted inside one process, so every crawl gets a fresh
-``python -m scrapy crawl reviews``; that also keeps a crawl's scheduler and memory
-apart from the caller. The child writes its results to SQLite; the caller reads back
-the ``crawl_runs`` row it reserved before starting.
+``python -m scrapy crawl reviews``; that also keeps a crawl's scheduler and memory apart
+from the caller. The parent only launches and reports:
+
+- it resolves and validates the sources here (an unknown vendor or brand fails before any
+  process starts) and hands the resolved list to the child in a JSON file (crawler.sources);
+- the child alone writes its run-log row (crawler.pipelines.store, through storage.runlog) and
+  writes the row's id to a file the parent named; the parent only reads the row back;
+- a child that dies leaves its row ``running``; the next run of any stage marks it
+  ``interrupted`` (storage.runlog.mark_interrupted), and the parent raises CrawlError with
+  the end of the crawl log;
+- the child dies with the parent and keeps the parent's writer lock until it has (see
+  ``_run_child``), so a killed ``reputation crawl`` or ``run`` never leaves a crawl writing
+  beside the next one.
+
+The child finds the Scrapy project through ``SCRAPY_SETTINGS_MODULE`` alone, so it runs the
+installed packages from whatever folder the caller is in.
 """
 
 from __future__ import annotations
 
-import json
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+from crawler.identity import author_key
+from crawler.sources import is_due, select_sources, write_sources_file
+from storage.database import connect
+from storage.errors import ReputationError
+from storage.lock import held_lock_fds
+from storage.runlog import RunRow, load_run
 
-from storage.database import connect, transaction, utcnow
-from storage.errors import NotFoundError, ReputationError
-from storage.records import Source
+__all__ = ["CrawlError", "crawl_command", "is_due", "run_crawl", "select_sources"]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent  # holds crawler/ and spiders/
 SETTINGS_MODULE = "crawler.settings"
-JSON_COLUMNS = ("dropped_by_reason", "errors_by_reason", "selection", "detail")
 LOG_TAIL_CHARS = 4000
+# On timeout the child first gets SIGTERM (Scrapy closes the spider and records the run as
+# interrupted), then SIGKILL if it has not ended after this many seconds.
+TERMINATE_GRACE_SECONDS = 30.0
 
 
 class CrawlError(ReputationError):
-    """The crawl process failed or every source failed; the message carries the log's tail."""
+    """The crawl process failed or every source failed; the message carries the log's tail.
 
-    def __init__(self, message: str, run: dict[str, Any] | None = None) -> None:
+    ``run`` is the child's run-log row when it wrote one (None if it died before).
+    """
+
+    def __init__(self, message: str, run: RunRow | None = None) -> None:
         super().__init__(message)
         self.run = run
 
 
-def _parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def is_due(source: Source, now: datetime) -> bool:
-    """Never crawled, or its interval has passed since the last crawl."""
-    if not source.last_crawl_at:
-        return True
-    return _parse_time(source.last_crawl_at) + timedelta(hours=source.crawl_interval_hours) <= now
-
-
-def select_sources(
-    db: sqlite_utils.Database,
-    *,
-    vendors: Iterable[str] | None = None,
-    brands: Iterable[str] | None = None,
-    due_only: bool = False,
-    now: datetime | None = None,
-) -> list[Source]:
-    """Sources of the named brands plus the brands the named vendors serve; all when none named.
-
-    Raises NotFoundError naming every vendor or brand that is not in the registry.
-    """
-    vendor_ids = sorted(set(vendors or ()))
-    brand_ids = set(brands or ())
-    missing = [f"vendor '{v}'" for v in vendor_ids if db["vendors"].count_where("id = ?", [v]) == 0]
-    missing += [f"brand '{b}'" for b in sorted(brand_ids) if db["brands"].count_where("id = ?", [b]) == 0]
-    if missing:
-        raise NotFoundError(
-            f"not in the registry: {', '.join(missing)} (load it with `reputation vendors load`)"
-        )
-    sql = "SELECT id, brand_id, url, layout, crawl_interval_hours, last_crawl_at FROM sources"
-    params: list[str] = []
-    if vendor_ids or brand_ids:
-        for vendor in vendor_ids:
-            rows = db.execute("SELECT DISTINCT brand_id FROM engagements WHERE vendor_id = ?", [vendor])
-            brand_ids.update(row[0] for row in rows)
-        if not brand_ids:
-            return []
-        params = sorted(brand_ids)
-        sql += f" WHERE brand_id IN ({', '.join('?' for _ in params)})"
-    sql += " ORDER BY brand_id, url"
-    sources = [Source(*row) for row in db.execute(sql, params).fetchall()]
-    if due_only:
-        moment = now or datetime.now(UTC)
-        sources = [s for s in sources if is_due(s, moment)]
-    return sources
-
-
-def decode_run(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A crawl_runs row with its JSON columns decoded."""
-    run = dict(row)
-    for column in JSON_COLUMNS:
-        value = run.get(column)
-        if isinstance(value, str) and value:
-            run[column] = json.loads(value)
-        elif column != "selection":
-            run[column] = {}
-    return run
-
-
-def load_run(db: sqlite_utils.Database, run_id: int) -> dict[str, Any]:
-    """The decoded crawl_runs row with this id."""
-    return decode_run(db.table("crawl_runs").get(run_id))
-
-
-def _reserve_run(db: sqlite_utils.Database, selection: dict[str, Any]) -> int:
-    with transaction(db) as conn:
-        cursor = conn.execute(
-            "INSERT INTO crawl_runs (stage, started_at, status, selection) VALUES ('crawl', ?, 'running', ?)",
-            (utcnow(), json.dumps(selection, sort_keys=True)),
-        )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
-
-
-def _mark_failed(db: sqlite_utils.Database, run_id: int, log_tail: str) -> None:
-    with transaction(db) as conn:
-        conn.execute(
-            "UPDATE crawl_runs SET status = 'failed', finished_at = ?, detail = ? WHERE id = ? AND status = 'running'",
-            (utcnow(), json.dumps({"log_tail": log_tail[-1000:]}), run_id),
-        )
-
-
 def crawl_command(
     db_path: str,
-    run_id: int,
+    sources_file: str | os.PathLike[str],
+    run_id_file: str | os.PathLike[str],
     *,
-    vendors: list[str],
-    brands: list[str],
-    due_only: bool,
     settings: Mapping[str, Any],
 ) -> list[str]:
-    """The child's argv: the spider's selection and every setting as ``-s KEY=VALUE``."""
-    argv = [sys.executable, "-m", "scrapy", "crawl", "reviews"]
-    if vendors:
-        argv += ["-a", "vendor=" + ",".join(vendors)]
-    if brands:
-        argv += ["-a", "brand=" + ",".join(brands)]
-    if due_only:
-        argv += ["-a", "due_only=1"]
-    merged = {**settings, "REPUTATION_DB": db_path, "REPUTATION_CRAWL_RUN_ID": run_id}
+    """The child's argv: the resolved sources as a spider argument, every setting as ``-s KEY=VALUE``.
+
+    ``-P`` keeps the current folder off ``sys.path``: the child imports the installed packages,
+    never a same-named folder where the caller happens to be.
+    """
+    argv = [sys.executable, "-P", "-m", "scrapy", "crawl", "reviews", "-a", f"sources_file={sources_file}"]
+    merged = {**settings, "REPUTATION_DB": db_path, "REPUTATION_RUN_ID_FILE": str(run_id_file)}
     for key, value in merged.items():
         argv += ["-s", f"{key}={value}"]
     return argv
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel SIGKILL the child when its parent dies (Linux).
+
+    Two things keep a killed parent from leaving a crawl behind. The writer lock's descriptor
+    is passed to the child (``held_lock_fds``), so the lock is released only when the child has
+    exited too: no second writer can start while the child may still write. And this hook
+    makes the child die with the parent (``PR_SET_PDEATHSIG``), so the lock is not held by an
+    orphan crawl that nobody waits for or times out. SIGKILL rather than SIGTERM: Scrapy's
+    graceful stop waits for requests in flight (up to DOWNLOAD_TIMEOUT) while holding the lock,
+    and a killed crawl's row is closed as ``interrupted`` by the next run anyway. The signal
+    follows the thread that started the child, which waits in ``_run_child`` until the child
+    ends. Elsewhere (no prctl) the child only keeps the lock.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in the child
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the hook ran: nobody will signal us
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
 def _run_child(argv: list[str], timeout: float | None) -> tuple[int | None, str]:
+    """(exit status or None on timeout, the whole log)."""
     env = dict(os.environ)
     env["SCRAPY_SETTINGS_MODULE"] = SETTINGS_MODULE
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as captured:
-        try:
-            completed = subprocess.run(
-                argv,
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=captured,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-            returncode: int | None = completed.returncode
-        except subprocess.TimeoutExpired:
-            returncode = None
+        with subprocess.Popen(
+            argv, env=env, stdout=captured, stderr=subprocess.STDOUT,
+            pass_fds=held_lock_fds(), preexec_fn=_die_with_parent(),  # see _die_with_parent
+        ) as child:  # fmt: skip
+            try:
+                returncode: int | None = child.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                returncode = None
+                child.terminate()
+                try:
+                    child.wait(timeout=TERMINATE_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+            except BaseException:  # KeyboardInterrupt in the caller: do not leave a crawl behind
+                child.kill()
+                child.wait()
+                raise
         captured.seek(0)
         return returncode, captured.read()
+
+
+def _read_run_id(path: Path) -> int | None:
+    try:
+        return int(path.read_text(encoding="ascii").strip())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def run_crawl(
@@ -174,45 +148,57 @@ def run_crawl(
     vendors: Iterable[str] | None = None,
     brands: Iterable[str] | None = None,
     due_only: bool = False,
+    full: bool = False,
     settings: Mapping[str, Any] | None = None,
     log_path: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
-) -> dict[str, Any]:
-    """Crawl the selected sources in a child Scrapy process; return its crawl_runs row.
+) -> RunRow:
+    """Crawl the selected sources in a child Scrapy process; return the run-log row it wrote.
+
+    Each source gets a full or an incremental crawl (crawler.sources.crawl_kind); ``full``
+    makes every one full. The choice travels to the child in the sources file's selection.
 
     Raises NotFoundError for an unknown vendor or brand (before anything starts) and
-    CrawlError, with the tail of the crawl log, when the child fails or every source failed.
+    CrawlError, with the tail of the crawl log, when the child fails, times out or every
+    source failed.
     """
     path = str(Path(db_path).resolve())
     vendor_ids, brand_ids = sorted(set(vendors or ())), sorted(set(brands or ()))
     db = connect(path)
     try:
-        select_sources(db, vendors=vendor_ids, brands=brand_ids)  # validates the names first
-        selection = {"vendors": vendor_ids, "brands": brand_ids, "due_only": due_only}
-        run_id = _reserve_run(db, selection)
+        sources = select_sources(db, vendors=vendor_ids, brands=brand_ids, due_only=due_only)
+        author_key(db)  # a missing key is one clear line here, not a failure deep in the child's log
     finally:
         db.close()
+    selection: dict[str, Any] = {"vendors": vendor_ids, "brands": brand_ids, "due_only": due_only}
+    if full:
+        selection["full"] = True  # recorded in the run log; absent when each source's own kind applies
 
-    argv = crawl_command(
-        path, run_id, vendors=vendor_ids, brands=brand_ids, due_only=due_only, settings=settings or {}
-    )
-    returncode, log = _run_child(argv, timeout)
+    with tempfile.TemporaryDirectory(prefix="reputation-crawl-") as handoff:
+        sources_file, run_id_file = Path(handoff, "sources.json"), Path(handoff, "run_id")
+        write_sources_file(sources_file, selection, sources)
+        argv = crawl_command(path, sources_file, run_id_file, settings=settings or {})
+        returncode, log = _run_child(argv, timeout)
+        run_id = _read_run_id(run_id_file)
     if log_path is not None:
         Path(log_path).write_text(log, encoding="utf-8")
     tail = log[-LOG_TAIL_CHARS:]
 
-    db = connect(path)
-    try:
-        run = load_run(db, run_id)
-        if returncode != 0 or run["status"] == "running":
-            _mark_failed(db, run_id, tail)
-            what = "timed out" if returncode is None else f"exited with status {returncode}"
-            raise CrawlError(f"crawl run {run_id} {what}; end of its log:\n{tail}", load_run(db, run_id))
-    finally:
-        db.close()
+    run: RunRow | None = None
+    if run_id is not None:
+        db = connect(path)
+        try:
+            run = load_run(db, run_id)
+        finally:
+            db.close()
+    name = f"crawl run {run_id}" if run_id is not None else "the crawl (no run recorded)"
+    if returncode != 0:
+        what = "timed out" if returncode is None else f"exited with status {returncode}"
+        raise CrawlError(f"{name} {what}; end of its log:\n{tail}", run)
+    if run is None or run["status"] == "running":
+        raise CrawlError(f"{name} ended without closing its run-log row; end of its log:\n{tail}", run)
     if run["status"] in ("failed", "interrupted"):
         raise CrawlError(
-            f"crawl run {run_id} {run['status']}: errors {run['errors_by_reason']}; end of its log:\n{tail}",
-            run,
+            f"{name} {run['status']}: errors {run['errors_by_reason']}; end of its log:\n{tail}", run
         )
     return run

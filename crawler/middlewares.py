@@ -1,4 +1,4 @@
-"""Scrapy hooks: backing off when a site says it is overloaded, and quiet per-item logging.
+"""Scrapy hooks: backing off when a site says it is overloaded, keeping redirects in scope, quiet logging.
 
 BackoffMiddleware (downloader middleware, 429 / 503):
 
@@ -6,6 +6,15 @@ RetryMiddleware alone retries at once; a site that answers 429 with ``Retry-Afte
 has told us when to come back. Here the site's download slot is slowed and paused
 until then, and the retry is handed back only after the wait (a timer, not a sleep:
 other sites keep crawling).
+
+RedirectScopeMiddleware (downloader middleware, before RedirectMiddleware):
+
+A redirect (3xx or <meta http-equiv="refresh">) must obey the same scope as a link
+(crawler.scope.in_scope): a listing that redirects to another host or out of the source's
+path is not followed (OutOfScopeRedirect), and a redirect back to a URL already in the chain
+ends it (RedirectLoop) instead of being dropped without a word by the duplicate filter. Both are IgnoreRequest, so the request's
+errback (the spider) counts them. Requests carry their scope in ``meta["reputation_scope"]``;
+requests without it (robots.txt) are left to Scrapy. Longer chains end at REDIRECT_MAX_TIMES.
 
 QuietItemLogFormatter (LOG_FORMATTER): Scrapy builds a "Scraped from" DEBUG record for every
 item even when the log level discards it; a crawl yields tens of thousands of items.
@@ -18,10 +27,16 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from time import monotonic
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urldefrag, urljoin
 
 from scrapy.downloadermiddlewares.retry import get_retry_request
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import HtmlResponse
 from scrapy.logformatter import LogFormatter, LogFormatterResult
+from scrapy.utils.response import get_meta_refresh
+from w3lib.url import safe_url_string
+
+from crawler.scope import in_scope
 
 try:  # Scrapy >= 2.18
     from scrapy.utils.asyncio import sleep
@@ -37,6 +52,7 @@ if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
@@ -120,6 +136,68 @@ class BackoffMiddleware:
         slot.delay = min(max(slot.delay * 2, MIN_SLOT_DELAY), self.max_delay)
         # The slot starts its next download at lastseen + delay: push that to now + wait.
         slot.lastseen = max(slot.lastseen, monotonic() + wait - slot.delay)
+
+
+SCOPE_META = "reputation_scope"  # the source URL whose scope a request must stay in
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+
+
+class OutOfScopeRedirect(IgnoreRequest):
+    """A redirect leads off the source's host or path; it is not followed."""
+
+
+class RedirectLoop(IgnoreRequest):
+    """A redirect leads back to a URL already in its own chain."""
+
+
+def location_url(request: Request, location: bytes) -> str:
+    """The absolute URL a Location header points at, as RedirectMiddleware would resolve it."""
+    url = safe_url_string(location)
+    if location.startswith(b"//"):
+        url = request.url.split(":", 1)[0] + "://" + url.lstrip("/")
+    return urldefrag(urljoin(request.url, url)).url
+
+
+class RedirectScopeMiddleware:
+    """Refuses redirects out of the request's scope and ends loops, before Scrapy follows them.
+
+    Sits above RedirectMiddleware (600) and MetaRefreshMiddleware (580), so it sees a 3xx and a
+    page with ``<meta http-equiv="refresh">`` first, and reads the target as they would.
+    """
+
+    def __init__(self, settings: BaseSettings) -> None:
+        self.meta_refresh = settings.getbool("METAREFRESH_ENABLED")
+        self.ignore_tags = settings.getlist("METAREFRESH_IGNORE_TAGS")
+        self.max_delay = settings.getfloat("METAREFRESH_MAXDELAY")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RedirectScopeMiddleware:
+        return cls(crawler.settings)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        scope = request.meta.get(SCOPE_META)
+        if not scope or request.meta.get("dont_redirect"):
+            return response
+        target = self.redirect_target(request, response)
+        if target is None:
+            return response
+        if not in_scope(target, scope):
+            raise OutOfScopeRedirect(f"{request.url} redirects to {target}, outside {scope}")
+        chain = {urldefrag(url).url for url in (*request.meta.get("redirect_urls", ()), request.url)}
+        if target in chain:
+            raise RedirectLoop(f"{request.url} redirects back to {target}")
+        return response
+
+    def redirect_target(self, request: Request, response: Response) -> str | None:
+        """Where Scrapy would send this response's request next, or None if it would not."""
+        if response.status in REDIRECT_CODES:
+            location = response.headers.get(b"Location")
+            return location_url(request, location) if location else None
+        if self.meta_refresh and isinstance(response, HtmlResponse):
+            interval, url = get_meta_refresh(response, ignore_tags=self.ignore_tags)
+            if url and interval is not None and interval < self.max_delay:
+                return urldefrag(url).url
+        return None
 
 
 class QuietItemLogFormatter(LogFormatter):

@@ -6,12 +6,30 @@ PAGES = "reputation/pages"  # responses handed to the spider (any status)
 EMPTY_PAGES = "reputation/empty_pages"  # pages where the extractor found no review
 ERRORS = "reputation/errors/"  # + reason: http_500, timeout, dns, connection...
 DROPPED = "reputation/dropped/"  # + reason: missing_body, duplicate_in_run...
-SKIPPED = "reputation/skipped/"  # + reason: robots_txt, ignored (not errors)
+SKIPPED = "reputation/skipped/"  # + reason: robots_txt, ignored, out_of_scope (not errors)
+STOPPED = "reputation/stopped/"  # + why a source's pagination ended early: page_budget, stopped_repeating...
+COUNTED = "reputation/counted/"  # + what: charset_guessed, invalid_chars_replaced (facts, not faults)
 EXTRACT_ERRORS = "reputation/extract_errors/"  # + extractor: jsonld, microdata... (page still used)
 SOURCES = "reputation/sources"  # list of the source ids this crawl covers
 SOURCE_PAGES = "reputation/source_pages/"  # + source id
 SOURCE_ERRORS = "reputation/source_errors/"  # + source id
 SOURCE_FAILED = "reputation/source_failed/"  # + source id -> reason its first page failed
+SOURCE_REVIEWS = "reputation/source_reviews/"  # + source id: reviews its pages gave
+SOURCE_EMPTY = "reputation/source_empty/"  # + source id -> what its first review-less page looked like
+SOURCE_KIND = "reputation/source_kind/"  # + source id -> full or incremental (crawler.sources.crawl_kind)
+SOURCE_STOPPED = "reputation/source_stopped/"  # + source id -> first reason its walk ended before the end
+
+# Reasons under STOPPED, SKIPPED, ERRORS and COUNTED that more than one module names.
+OUT_OF_SCOPE = "out_of_scope"
+PAGE_BUDGET = "page_budget"
+STOPPED_REPEATING = "stopped_repeating"
+STOPPED_EMPTY = "stopped_empty"
+STOPPED_NO_NEW = "stopped_no_new"  # incremental: a page whose reviews are all stored unchanged
+TOO_LARGE = "too_large"
+REDIRECT_LOOP = "redirect_loop"
+TOO_MANY_REDIRECTS = "too_many_redirects"
+CHARSET_GUESSED = "charset_guessed"
+INVALID_CHARS_REPLACED = "invalid_chars_replaced"
 
 
 def by_prefix(stats: dict[str, object], prefix: str) -> dict[str, int]:

@@ -1,8 +1,9 @@
 """A real HTTP server on 127.0.0.1 with programmable routes, for crawl tests.
 
 Routes answer with a fixed reply or a sequence (the n-th request gets the n-th reply,
-the last one repeats), can delay their answer, and every request is logged with its
-arrival time so tests can check what was (never) fetched and when.
+the last one repeats), can delay their answer or run an action first (kill the client,
+say), and every request is logged with its arrival time so tests can check what was
+(never) fetched and when.
 
     with LocalServer() as site:
         site.route("/robots.txt", "User-agent: *\\nDisallow: /private/\\n", content_type="text/plain")
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -22,13 +24,14 @@ from urllib.parse import urlsplit
 
 @dataclass
 class Reply:
-    """One answer: status, body, headers and how long to wait before sending it."""
+    """One answer: status, body, headers, how long to wait and what to do before sending it."""
 
     status: int = 200
     body: str | bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     content_type: str = "text/html; charset=utf-8"
+    action: Callable[[], None] | None = None  # runs in the server thread when this reply is due
 
     def payload(self) -> bytes:
         return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
@@ -135,6 +138,8 @@ class LocalServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 reply = server._next_reply(self.path, dict(self.headers.items()))
+                if reply.action is not None:
+                    reply.action()
                 if reply.delay:
                     time.sleep(reply.delay)  # server side only: simulates a slow site
                 payload = reply.payload()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -13,14 +14,20 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from scrapy import signals
+from scrapy.utils.test import get_crawler
 from servers import LocalServer, Reply
 
+from crawler.crawl_db import CrawlDatabase
 from crawler.launcher import CrawlError, run_crawl, select_sources
 from crawler.middlewares import QuietItemLogFormatter, parse_retry_after
+from crawler.sources import read_sources_file, write_sources_file
 from reputation.cli import cli
 from reputation.registry.loader import load_registry, source_id
+from spiders.reviews import ReviewsSpider
 from storage.database import connect
-from storage.errors import NotFoundError
+from storage.errors import NotFoundError, ReputationError
+from storage.runlog import this_host
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -139,7 +146,8 @@ def test_pagination_recrawl_and_edits(tmp_path: Path, db_path: Path, local_serve
     assert "/trust/acme/page/9/" not in local_server.paths()  # offsite (other host) not followed
     assert paths["outside"] not in local_server.paths()  # outside the source's path not followed
     stored = rows(db_path, "SELECT * FROM reviews ORDER BY id")
-    assert [r["id"] for r in stored] == [f"site:127.0.0.1:T{n}" for n in (1, 2, 3, 4)]
+    listing = source_id(local_server.url(paths["p1"]))
+    assert [r["id"] for r in stored] == [f"site:{listing}:T{n}" for n in (1, 2, 3, 4)]
     assert all(r["first_crawl_run_id"] == first["id"] and r["brand_id"] == "acme-air" for r in stored)
     assert all(r["author_hash"] and "Ana" not in r["author_hash"] for r in stored)
     assert first["status"] == "ok" and first["finished_at"]
@@ -152,7 +160,8 @@ def test_pagination_recrawl_and_edits(tmp_path: Path, db_path: Path, local_serve
     source = rows(db_path, "SELECT * FROM sources")[0]
     assert source["last_crawl_status"] == "ok" and source["last_crawl_at"]
 
-    second = run_crawl(db_path, brands=["acme-air"], settings=FAST)
+    # full=True: the whole listing again (a plain re-crawl would be incremental, tests/test_incremental.py)
+    second = run_crawl(db_path, brands=["acme-air"], full=True, settings=FAST)
     assert (second["items_new"], second["items_updated"], second["items_unchanged"]) == (0, 0, 4)
     again = rows(db_path, "SELECT * FROM reviews ORDER BY id")
     assert len(again) == 4
@@ -165,10 +174,10 @@ def test_pagination_recrawl_and_edits(tmp_path: Path, db_path: Path, local_serve
     local_server.route(paths["p1"], trust_page(local_server.url(paths["p1"]),
                        [review("T1", "Agent fixed it fast."), review("T2", "Waited an hour. Edit: they called back.")],
                        next_href=paths["p2"]))  # fmt: skip
-    third = run_crawl(db_path, brands=["acme-air"], settings=FAST)
+    third = run_crawl(db_path, brands=["acme-air"], full=True, settings=FAST)
     assert (third["items_new"], third["items_updated"], third["items_unchanged"]) == (0, 1, 3)
-    edited = rows(db_path, "SELECT * FROM reviews WHERE id = 'site:127.0.0.1:T2'")[0]
-    before = next(r for r in stored if r["id"] == "site:127.0.0.1:T2")
+    edited = rows(db_path, "SELECT * FROM reviews WHERE id = ?", [f"site:{listing}:T2"])[0]
+    before = next(r for r in stored if r["id"] == f"site:{listing}:T2")
     assert "they called back" in edited["body"]
     assert json.loads(edited["previous_body_hashes"]) == [before["body_hash"]]
     assert edited["body_hash"] != before["body_hash"] and edited["first_seen"] == before["first_seen"]
@@ -238,7 +247,7 @@ def test_errors_are_counted_and_the_crawl_goes_on(
     assert run["detail"]["retries"] == 4 and run["detail"]["retries_exhausted"] == 2
     assert run["detail"]["extract_errors"]  # the broken JSON-LD was reported ...
     stored = {r["id"] for r in rows(db_path, "SELECT id FROM reviews")}
-    assert stored == {"site:127.0.0.1:S1", "site:127.0.0.1:M1"}  # ... and its next page still crawled
+    assert stored == {f"site:{source_id(site.url('/slow/'))}:S1", f"site:{source_id(site.url('/messy/'))}:M1"}  # ... and its next page still crawled
     status = {
         r["url"]: r["last_crawl_status"] for r in rows(db_path, "SELECT url, last_crawl_status FROM sources")
     }
@@ -368,3 +377,128 @@ def test_scrapy_crawl_works_from_the_repository_root(
             "selection": json.dumps({"brands": ["acme-air"], "due_only": False, "vendors": []}),
         }
     ]
+
+
+def test_a_killed_crawl_is_reported_and_its_row_marked_interrupted_by_the_next_run(
+    tmp_path: Path, db_path: Path, local_server: LocalServer
+) -> None:
+    site = local_server
+    page = "/trust/acme/"
+    ok = trust_page(site.url(page), [review("T1", "Survived the crash.")])
+    killed: list[int] = []
+
+    def kill_the_crawl() -> None:
+        """SIGKILL the crawl process mid-crawl: its run-log row names it."""
+        pid = rows(db_path, "SELECT pid FROM crawl_runs WHERE status = 'running'")[0]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+
+    site.route(page, [Reply(200, ok, action=kill_the_crawl), Reply(200, ok)])
+    load_sources(tmp_path, db_path, {"acme-air": [site.url(page)]})
+
+    with pytest.raises(CrawlError, match="exited with status -9; end of its log") as caught:
+        run_crawl(db_path, brands=["acme-air"], settings=FAST)
+
+    dead = caught.value.run
+    assert dead is not None and killed == [dead["pid"]] and dead["pid"] != os.getpid()
+    assert dead["host"] == this_host() and dead["status"] == "running"
+    # The parent only reported: the dead child's row is as the child left it.
+    assert rows(db_path, "SELECT status, finished_at FROM crawl_runs") == [{"status": "running", "finished_at": None}]
+
+    second = run_crawl(db_path, brands=["acme-air"], settings=FAST)
+
+    assert second["status"] == "ok" and second["items_new"] == 1 and second["id"] != dead["id"]
+    assert second["pid"] not in (None, os.getpid(), dead["pid"]) and second["host"] == this_host()
+    first = rows(db_path, "SELECT status, finished_at FROM crawl_runs WHERE id = ?", [dead["id"]])[0]
+    assert first["status"] == "interrupted" and first["finished_at"]
+
+
+def test_crawl_runs_from_an_unrelated_folder(
+    tmp_path: Path, db_path: Path, local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = local_server
+    site.route("/trust/acme/", trust_page(site.url("/trust/acme/"), [review("T1", "Found from anywhere.")]))
+    load_sources(tmp_path, db_path, {"acme-air": [site.url("/trust/acme/")]})
+    # Inside another Scrapy project (its scrapy.cfg names other settings), in a folder whose
+    # same-named packages would break the crawl if the child imported them from there.
+    project = tmp_path / "other-project"
+    elsewhere = project / "work"
+    for package in ("crawler", "spiders", "storage"):
+        (elsewhere / package).mkdir(parents=True)
+        (elsewhere / package / "__init__.py").write_text("raise ImportError('imported from the current folder')\n")
+    (project / "scrapy.cfg").write_text("[settings]\ndefault = nowhere.settings\n")
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.delenv("SCRAPY_SETTINGS_MODULE", raising=False)
+
+    run = run_crawl(db_path, brands=["acme-air"], settings=FAST)
+
+    assert run["status"] == "ok" and run["items_new"] == 1
+    assert sorted(path.name for path in elsewhere.iterdir()) == ["crawler", "spiders", "storage"]
+
+
+def test_plain_scrapy_crawl_needs_a_database_and_runs_from_any_folder(
+    tmp_path: Path, db_path: Path, local_server: LocalServer
+) -> None:
+    site = local_server
+    site.route("/trust/acme/", trust_page(site.url("/trust/acme/"), [review("T1", "Plain crawl, any folder.")]))
+    load_sources(tmp_path, db_path, {"acme-air": [site.url("/trust/acme/")]})
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REPUTATION_", "SCRAPY_"))}
+    env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
+    argv = [sys.executable, "-m", "scrapy", "crawl", "reviews", "-a", "brand=acme-air"]
+    argv += [arg for key, value in FAST.items() for arg in ("-s", f"{key}={value}")]
+
+    refused = subprocess.run(argv, cwd=empty, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "error: no database: set REPUTATION_DB=path/to/reputation.db in the environment "
+        "or pass -s REPUTATION_DB=path/to/reputation.db"
+    ]
+    assert list(empty.iterdir()) == []  # no ./reputation.db created
+
+    done = subprocess.run(
+        argv, cwd=empty, env={**env, "REPUTATION_DB": str(db_path)}, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert rows(db_path, "SELECT status, items_new FROM crawl_runs") == [{"status": "ok", "items_new": 1}]
+    assert list(empty.iterdir()) == []
+
+
+def test_the_spider_takes_the_resolved_sources_or_selects_its_own(tmp_path: Path, db_path: Path) -> None:
+    urls = ["http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/"]
+    load_sources(tmp_path, db_path, {"acme-air": urls})
+    db = connect(db_path)
+    try:
+        resolved = select_sources(db, brands=["acme-air"])[:1]
+    finally:
+        db.close()
+    handoff = tmp_path / "sources.json"
+    selection = {"brands": ["acme-air"], "due_only": False, "vendors": []}
+    write_sources_file(handoff, selection, resolved)
+    assert read_sources_file(handoff) == (selection, resolved)
+
+    # With the launcher's file the spider neither selects again nor needs the database.
+    handed = get_crawler(ReviewsSpider)
+    spider = ReviewsSpider.from_crawler(handed, sources_file=str(handoff))
+    assert spider.sources == resolved and spider.selection == selection
+    assert spider.allowed_domains == ["127.0.0.1"] and not CrawlDatabase.of(handed).is_open
+
+    # Without it (plain `scrapy crawl reviews -a brand=...`) it selects through the crawl's connection.
+    own = get_crawler(ReviewsSpider, settings_dict={"REPUTATION_DB": str(db_path)})
+    spider = ReviewsSpider.from_crawler(own, brand="acme-air")
+    assert [s.url for s in spider.sources] == urls
+    holder = CrawlDatabase.of(own)
+    assert holder.is_open
+    own.signals.send_catch_log(signal=signals.engine_stopped)
+    assert not holder.is_open
+
+    with pytest.raises(ReputationError, match="no database: set REPUTATION_DB"):
+        ReviewsSpider.from_crawler(get_crawler(ReviewsSpider), brand="acme-air")
+    (tmp_path / "junk.json").write_text('{"version": 1, "sources": [{"id": 1}]}')
+    with pytest.raises(ReputationError, match="junk.json: not a sources file"):
+        read_sources_file(tmp_path / "junk.json")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extractors import ExtractionResult, LayoutError, extract_reviews, layout_names
+from crawler.extractors import Aggregate, ExtractionResult, LayoutError, extract_reviews, layout_names
 from crawler.extractors.layout_config import load_layouts
 
 PAGES = Path(__file__).parent / "pages"
@@ -38,7 +38,7 @@ def test_jsonld_graph_resolves_id_references_without_double_counting() -> None:
     assert first.date_raw == "2024-05-03"
     assert first.url == url and first.extractor == "jsonld"
     assert result.reviews[2].rating_value == 4.0  # string "4" in the markup
-    assert result.aggregate == {"rating_value": 3.4, "rating_max": 5.0, "review_count": 57}
+    assert result.aggregate == Aggregate(rating_value=3.4, rating_max=5.0, review_count=57)
     assert result.next_pages == [f"{HOST}/trust/northwind-air/page/2/"]
     assert result.errors == []
 
@@ -56,14 +56,16 @@ def test_jsonld_reviews_nested_under_product_with_type_lists_and_http_context() 
     assert second.body == "Nobody answers the support email."  # description when no reviewBody
     assert second.author == "Fabrikam Ltd"  # Organization author
     assert (second.rating_value, second.rating_min, second.rating_max) == (2.0, None, None)
-    assert result.aggregate == {"rating_value": 7.5, "rating_max": 10.0, "review_count": 2}
+    assert result.aggregate == Aggregate(rating_value=7.5, rating_max=10.0, review_count=2)
 
 
 def test_broken_jsonld_block_is_reported_and_good_block_still_read() -> None:
     result = extract_reviews(page("broken_jsonld.html"), "https://reviews.example/x")
     assert [r.site_review_id for r in result.reviews] == ["G1"]
     assert result.reviews[0].author == "Eve"
-    assert len(result.errors) == 1 and result.errors[0].startswith("jsonld: broken JSON in block 1")
+    assert len(result.errors) == 1
+    error = result.errors[0]
+    assert (error.extractor, error.reason) == ("jsonld", "broken_json") and error.detail.startswith("block 1")
 
 
 # ----------------------------------------------------------------------------- microdata, RDFa
@@ -81,7 +83,7 @@ def test_microdata_product_with_nested_reviews_and_numbered_pages() -> None:
     assert (greta.rating_value, greta.rating_min, greta.rating_max) == (2.0, 1.0, 5.0)
     assert greta.body is not None and "\n\nSehr enttäuschend." in greta.body
     assert hugo.body == "Quick refund after one phone call."
-    assert result.aggregate == {"rating_value": 3.5, "rating_max": 5.0, "review_count": 24}
+    assert result.aggregate == Aggregate(rating_value=3.5, rating_max=5.0, review_count=24)
     # numbered pages, the page itself left out
     assert result.next_pages == [f"{HOST}/shop/northwind-air/2/", f"{HOST}/shop/northwind-air/3/"]
 
@@ -126,7 +128,7 @@ def test_rdfa_reviews() -> None:
     assert first.author == "Ivy"
     assert first.body == "The support team sent a replacement the same day."
     assert (first.rating_value, first.rating_max, first.date_raw) == (5.0, 5.0, "2024-01-15")
-    assert result.aggregate is not None and result.aggregate["review_count"] == 2
+    assert result.aggregate is not None and result.aggregate.review_count == 2
 
 
 # ----------------------------------------------------------------------------- embedded JSON
@@ -250,7 +252,7 @@ def test_bytes_that_contradict_the_declared_charset_are_replaced_and_reported() 
     assert [r.site_review_id for r in result.reviews] == ["E2"]
     body = result.reviews[0].body or ""
     assert body.startswith("D") and body.endswith("u") and "\ufffd" in body
-    assert any(error.startswith("decode:") for error in result.errors)
+    assert any(error.extractor == "decode" for error in result.errors)
 
 
 def test_explicit_encoding_argument_wins() -> None:
@@ -272,7 +274,7 @@ def test_auto_falls_through_to_layout_but_keeps_structured_aggregate() -> None:
     result = extract_reviews(page("aggregate_and_forum.html"), f"{HOST}/forum/x/")
     assert result.extractor == "layout:demo-forum"
     assert [r.site_review_id for r in result.reviews] == ["F900"]
-    assert result.aggregate == {"rating_value": 2.5, "rating_max": 5.0, "review_count": 2}
+    assert result.aggregate == Aggregate(rating_value=2.5, rating_max=5.0, review_count=2)
 
 
 def test_named_layout_uses_only_that_layout() -> None:

@@ -1,42 +1,44 @@
 """Pure extractors: a page's HTML in, review records out. No crawling, no storage.
 
-``extract_reviews(html, url, layout="auto")`` tries, in order: schema.org structured data
-(JSON-LD, microdata, RDFa), embedded JSON (json layouts whose ``match`` hits, then a generic
-search of __NEXT_DATA__ / application/json blocks), then HTML layouts whose ``match`` hits.
+``extract_reviews(html, url, layout="auto")`` tries, in order: the built-in platform extractors
+that fit the page (by host, then by markup: Trustpilot, Yelp, Amazon, Google Play, App Store,
+TripAdvisor, ConsumerAffairs), schema.org structured data (JSON-LD, microdata, RDFa), embedded
+JSON (json layouts whose ``match`` hits, then a generic search of __NEXT_DATA__ /
+application/json blocks, JS assignments and comments), then HTML layouts whose ``match`` hits.
 The first that finds reviews wins. A named layout runs only that layout; the names "jsonld",
-"microdata", "rdfa" and "embedded_json" pick one built-in extractor.
+"microdata", "rdfa", "embedded_json" and the platform names pick one built-in extractor.
 
-Bad pages never raise: they give no reviews and say why in ``errors``.
+Bad pages never raise: they give no reviews and say why in ``errors`` (ExtractionError records).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from crawler.extractors.embedded_json import GENERIC_NAME, extract_generic_json, extract_json_layout
 from crawler.extractors.layout import extract_html_layout
 from crawler.extractors.layout_config import Layout, LayoutError, LayoutSet, load_layouts
 from crawler.extractors.page import Page
+from crawler.extractors.platforms import PLATFORMS
+from crawler.extractors.platforms import recognise as recognise_platforms
+from crawler.extractors.result import Aggregate, ExtractionError, ExtractionResult
 from crawler.extractors.structured import SYNTAXES, extract_structured
 from crawler.items import ReviewItem
 
-__all__ = ["AUTO", "BUILTIN_EXTRACTORS", "ExtractionResult", "LayoutError", "extract_reviews", "layout_names"]
+__all__ = [
+    "AUTO",
+    "BUILTIN_EXTRACTORS",
+    "PLATFORMS",
+    "Aggregate",
+    "ExtractionError",
+    "ExtractionResult",
+    "LayoutError",
+    "extract_reviews",
+    "layout_names",
+]
 
 AUTO = "auto"
-BUILTIN_EXTRACTORS = (*SYNTAXES, GENERIC_NAME)
-
-
-@dataclass
-class ExtractionResult:
-    """Reviews found on one page, where to go next, and what went wrong."""
-
-    reviews: list[ReviewItem] = field(default_factory=list)
-    next_pages: list[str] = field(default_factory=list)
-    extractor: str | None = None
-    aggregate: dict[str, Any] | None = None
-    errors: list[str] = field(default_factory=list)
+BUILTIN_EXTRACTORS = (*SYNTAXES, GENERIC_NAME, *PLATFORMS)
 
 
 def layout_names() -> list[str]:
@@ -50,6 +52,13 @@ class _Run:
     def __init__(self, page: Page) -> None:
         self.page = page
         self.result = ExtractionResult(errors=list(page.errors))
+
+    def platform(self, name: str) -> bool:
+        found = PLATFORMS[name].extract(self.page)
+        self.result.errors.extend(found.errors)
+        if found.aggregate is not None:
+            self.result.aggregate = found.aggregate
+        return self._take(found.reviews, found.next_pages, name)
 
     def structured(self, syntax: str) -> bool:
         found = extract_structured(self.page, syntax)
@@ -86,6 +95,9 @@ class _Run:
 
 
 def _auto(run: _Run, layouts: LayoutSet) -> None:
+    for platform in recognise_platforms(run.page):
+        if run.platform(platform.name):
+            return
     for syntax in SYNTAXES:
         if run.structured(syntax):
             return
@@ -107,6 +119,9 @@ def _named(run: _Run, layouts: LayoutSet, name: str) -> None:
     if name == GENERIC_NAME:
         run.generic_json()
         return
+    if name in PLATFORMS:
+        run.platform(name)
+        return
     layout = layouts.get(name)
     handler: Callable[[Layout], bool] = run.json_layout if layout.kind == "json" else run.html_layout
     handler(layout)
@@ -118,7 +133,7 @@ def _pagination(run: _Run, layouts: LayoutSet) -> None:
         try:
             hrefs = selector.texts(page.root)
         except Exception as exc:
-            result.errors.append(f"pagination {selector.source}: {exc}")
+            result.error("pagination", "bad_selector", f"{selector.source}: {exc}")
             continue
         result.next_pages.extend(url for url in map(page.absolute, hrefs) if url)
     own = page.url.split("#", 1)[0]
@@ -144,6 +159,15 @@ def extract_reviews(
         else:
             _named(run, layouts, layout)
     except Exception as exc:  # last guard: a crawl must survive any page
-        run.result.errors.append(f"extract: unexpected {type(exc).__name__}: {exc}")
+        run.result.error("extract", "unexpected", f"{type(exc).__name__}: {exc}")
+    _title_only_bodies(run.result)
     _pagination(run, layouts)
     return run.result
+
+
+def _title_only_bodies(result: ExtractionResult) -> None:
+    """A rated review with a title and no text says what it says in the title: keep it."""
+    for item in result.reviews:
+        if not (item.body or "").strip() and (item.title or "").strip() and item.rating_value is not None:
+            item.body = item.title
+            item.extra["body_from_title"] = True

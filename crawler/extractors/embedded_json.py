@@ -6,13 +6,15 @@ of objects that look like reviews (text plus a rating or a date).
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from crawler.extractors.layout_config import Layout
 from crawler.extractors.page import Page
+from crawler.extractors.result import ExtractionError, ExtractionResult
 from crawler.fields import parse_rating_text
 from crawler.items import ReviewItem
 
@@ -29,13 +31,6 @@ _ID_KEYS = ("reviewId", "review_id", "id", "uuid", "identifier")
 _AUTHOR_KEYS = ("author", "user", "reviewer", "userName", "username", "authorName")
 _NAME_KEYS = ("displayName", "name", "username", "userName", "nickname")
 _NEXT_KEYS = ("nextUrl", "nextPageUrl", "next_page_url", "nextPage", "next")
-
-
-@dataclass
-class JsonResult:
-    reviews: list[ReviewItem] = field(default_factory=list)
-    next_pages: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
 
 def get_path(data: Any, path: str) -> Any:
@@ -55,19 +50,24 @@ def get_path(data: Any, path: str) -> Any:
 
 
 def _as_text(value: Any) -> str | None:
+    """A JSON value as text; HTML escaped twice (``&lt;br&gt;``) is unescaped once so that the
+    normaliser cleans it like any other markup."""
     if value is None or isinstance(value, dict | list | bool):
         return None
-    text = str(value).strip()
+    text = str(value)
+    if "&lt;" in text or "&amp;" in text:
+        text = html.unescape(text)
+    text = text.strip()
     return text or None
 
 
-def _load_json(text: str | None, where: str, errors: list[str]) -> Any:
+def _load_json(text: str | None, where: str, errors: list[ExtractionError]) -> Any:
     if not text or not text.strip():
         return None
     try:
         return json.loads(text)
-    except ValueError as exc:
-        errors.append(f"{where}: broken JSON: {exc}")
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's limit
+        errors.append(ExtractionError(where, "broken_json", str(exc) or type(exc).__name__))
         return None
 
 
@@ -84,10 +84,10 @@ def _set_rating(item: ReviewItem, raw: Any, raw_max: Any = None, raw_min: Any = 
     item.rating_min = worst
 
 
-def extract_json_layout(page: Page, layout: Layout) -> JsonResult:
+def extract_json_layout(page: Page, layout: Layout) -> ExtractionResult:
     """Reviews at the layout's reviews_path, fields by dotted paths, next page by next_page_path."""
-    result = JsonResult()
     extractor = f"embedded_json:{layout.name}"
+    result = ExtractionResult(extractor=extractor)
     if layout.script is None or layout.reviews_path is None:  # the loader requires both
         return result
     for text in layout.script.texts(page.root):
@@ -195,20 +195,56 @@ def _next_links(value: Any, depth: int = 0) -> Iterator[str]:
             yield from _next_links(item, depth + 1)
 
 
-def extract_generic_json(page: Page) -> JsonResult:
-    """Search __NEXT_DATA__ and application/json blocks for review-like objects."""
-    result = JsonResult()
-    for index, script in enumerate(page.selector.xpath(_GENERIC_SCRIPTS), start=1):
-        data = _load_json(script.xpath("string()").get(), f"{GENERIC_NAME} block {index}", result.errors)
-        if data is None:
-            continue
-        seen: set[int] = set()
+_ASSIGNMENT = re.compile(r"(?:^|[;\s])[\w$.\[\]'\"]+\s*=\s*(?=[{\[])")
+_DECODER = json.JSONDecoder()
+_MAX_ASSIGNMENTS = 50
+
+
+def _strip_comment(text: str) -> str:
+    """JSON that a page wraps in an HTML comment (``<!-- {...} -->``) to hide it from the browser."""
+    text = text.strip()
+    if text.startswith("<!--") and text.endswith("-->"):
+        text = text[4:-3].strip()
+    return text
+
+
+def _blocks(page: Page, errors: list[ExtractionError]) -> Iterator[Any]:
+    """Every JSON value the page embeds: JSON scripts, JS assignments, JSON-only HTML comments."""
+    for script in page.selector.xpath(_GENERIC_SCRIPTS):
+        data = _load_json(_strip_comment(script.xpath("string()").get() or ""), GENERIC_NAME, errors)
+        if data is not None:
+            yield data
+    other = "//script[not(@id='__NEXT_DATA__') and not(contains(@type, 'json'))]/text()"
+    for text in page.selector.xpath(other).getall():
+        for found, match in enumerate(_ASSIGNMENT.finditer(text)):
+            if found >= _MAX_ASSIGNMENTS:
+                break
+            try:
+                value, _ = _DECODER.raw_decode(text, match.end())
+            except (ValueError, RecursionError):
+                continue
+            yield value
+    for comment in page.selector.xpath("//comment()"):
+        text = _strip_comment(comment.get() or "")
+        if text.startswith(("{", "[")):
+            try:
+                yield json.loads(text)
+            except (ValueError, RecursionError):
+                continue
+
+
+def extract_generic_json(page: Page) -> ExtractionResult:
+    """Search embedded JSON (script blocks, JS assignments, comments) for review-like objects."""
+    result = ExtractionResult(extractor=GENERIC_NAME)
+    seen: set[int] = set()
+    for data in _blocks(page, result.errors):
+        before = len(seen)
         for entries in _review_lists(data):
             for entry in entries:
                 if _looks_like_review(entry) and id(entry) not in seen:
                     seen.add(id(entry))
                     result.reviews.append(_generic_item(entry, page.url))
-        if seen:
+        if len(seen) > before:
             for href in _next_links(data):
                 url = page.absolute(href)
                 if url:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from crawler.extractors.layout_config import Layout
 from crawler.extractors.page import Page
+from crawler.extractors.result import ExtractionResult
 from crawler.fields import parse_rating_text
 from crawler.items import ReviewItem
-
-
-@dataclass
-class HtmlResult:
-    reviews: list[ReviewItem] = field(default_factory=list)
-    next_pages: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
 
 def _number(text: str | None) -> float | None:
@@ -22,12 +14,12 @@ def _number(text: str | None) -> float | None:
     return value
 
 
-def extract_html_layout(page: Page, layout: Layout) -> HtmlResult:
+def extract_html_layout(page: Page, layout: Layout) -> ExtractionResult:
     """One ReviewItem per container that has a body, a title or a rating."""
-    result = HtmlResult()
+    extractor = f"layout:{layout.name}"
+    result = ExtractionResult(extractor=extractor)
     if layout.container is None:
         return result
-    extractor = f"layout:{layout.name}"
     fields = layout.fields
     for container in layout.container.select(page.root):
         try:
@@ -54,7 +46,7 @@ def extract_html_layout(page: Page, layout: Layout) -> HtmlResult:
                     )
                     item.rating_min = worst if worst is not None else layout.rating_min
         except Exception as exc:  # one odd container must not lose the rest of the page
-            result.errors.append(f"{extractor}: {exc}")
+            result.error(extractor, "bad_container", exc)
             continue
         if item.body or item.title or item.rating_value is not None:
             result.reviews.append(item)

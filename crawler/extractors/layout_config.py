@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import yaml
 from crawler.extractors.selectors import CompiledSelector, SelectorSyntaxError, compile_selector
 from storage.errors import ReputationError
 
-DEFAULT_LAYOUTS = Path(__file__).resolve().parent.parent / "layouts.yaml"
+# Package data, found the same way in a checkout or a wheel. A plain file path, because wheels
+# install unpacked and load_layouts stats it to know when the cache is stale.
+DEFAULT_LAYOUTS = Path(str(resources.files("crawler").joinpath("layouts.yaml")))
 ENV_VAR = "REPUTATION_LAYOUTS"
 FIELD_NAMES = frozenset({"review_id", "title", "body", "rating", "rating_min", "rating_max", "date", "author"})
 KINDS = ("html", "json")
@@ -136,7 +139,7 @@ def _read_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise LayoutError(f"{path}: cannot read layout file: {exc}") from exc
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: dates such as 0000-00-00
         raise LayoutError(f"{path}: invalid YAML: {exc}") from exc
     if data is None:
         return {}

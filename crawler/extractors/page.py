@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
-
-def _sniff(body: bytes) -> str:
-    """Undeclared encoding: UTF-8 when the bytes are valid UTF-8, else Windows-1252 (never fails)."""
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8"
+from crawler.decoding import detect_encoding
+from crawler.extractors.result import ExtractionError
 
 
-def decode_html(html: str | bytes, encoding: str | None = None) -> tuple[str, list[str]]:
-    """(text, errors): BOM, given/declared encoding, then a UTF-8/cp1252 guess; bad bytes replaced."""
+def decode_html(html: str | bytes, encoding: str | None = None) -> tuple[str, list[ExtractionError]]:
+    """(text, errors): BOM, given/declared encoding, then crawler.decoding's guess; bad bytes replaced."""
     if isinstance(html, str):
         return html, []
     header = f"text/html; charset={encoding}" if encoding else None
     try:
-        used, text = html_to_unicode(header, html, auto_detect_fun=_sniff)
+        used, text = html_to_unicode(header, html, auto_detect_fun=detect_encoding)
     except LookupError:  # unknown encoding name given or declared
-        used, text = html_to_unicode(None, html, auto_detect_fun=_sniff, default_encoding="utf-8")
-    errors = []
+        used, text = html_to_unicode(None, html, auto_detect_fun=detect_encoding, default_encoding="utf-8")
+    errors: list[ExtractionError] = []
     if "\ufffd" in text and b"\xef\xbf\xbd" not in html:
-        errors.append(f"decode: bytes not valid in {used} were replaced")
+        errors.append(ExtractionError("decode", "invalid_bytes", f"bytes not valid in {used} were replaced"))
     return text, errors
 
 
@@ -41,10 +36,11 @@ class Page:
         self.url = url
         self.text, self.errors = decode_html(html, encoding)
         try:
-            self.selector = Selector(text=self.text, base_url=url)
+            # type="html" always: parsel would otherwise read a JSON body as JSON, not as a tree
+            self.selector = Selector(text=self.text, type="html", base_url=url)
         except Exception as exc:  # lxml gives up on some binary junk; treat as an empty page
-            self.errors.append(f"parse: {exc}")
-            self.selector = Selector(text="<html></html>", base_url=url)
+            self.errors.append(ExtractionError("parse", "unparseable", str(exc)))
+            self.selector = Selector(text="<html></html>", type="html", base_url=url)
 
     @property
     def root(self) -> Any:
@@ -70,3 +66,19 @@ class Page:
     def has(self, xpath: str) -> bool:
         """Cheap test used to skip extractors that cannot find anything here."""
         return bool(self.root.xpath(xpath))
+
+    @cached_property
+    def json(self) -> Any:
+        """The body as JSON when the whole response is JSON (feeds, APIs), else None."""
+        text = self.text.lstrip("\ufeff \t\r\n")
+        if not text.startswith(("{", "[")):
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+    @cached_property
+    def host(self) -> str:
+        """Lower-case host name of the page URL ("" when it has none)."""
+        return (urlsplit(self.url).hostname or "").lower()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from crawler.extractors.result import Aggregate
 from crawler.fields import parse_rating_text
 from crawler.items import ReviewItem
 
@@ -191,27 +192,28 @@ def review_item(graph: Graph, node: dict[str, Any], url: str, extractor: str) ->
     return item
 
 
-def aggregate_of(graph: Graph, node: dict[str, Any]) -> dict[str, Any] | None:
-    """{"rating_value", "rating_max", "review_count"} from an AggregateRating node."""
+def aggregate_of(graph: Graph, node: dict[str, Any]) -> Aggregate | None:
+    """The page's AggregateRating: value, scale and count."""
     value = _float(_first(node.get("ratingValue")))
     count = _float(_first(node.get("reviewCount", node.get("ratingCount"))))
     if value is None and count is None:
         return None
     best = _float(_first(node.get("bestRating")))
-    return {
-        "rating_value": value,
-        "rating_max": best if best is not None else (5.0 if value is not None and value <= 5 else None),
-        "review_count": int(count) if count is not None else None,
-    }
+    return Aggregate(
+        rating_value=value,
+        rating_max=best if best is not None else (5.0 if value is not None and value <= 5 else None),
+        review_count=int(count) if count is not None else None,
+        rating_min=_float(_first(node.get("worstRating"))),
+    )
 
 
 def extract_from_nodes(
     roots: list[Any], url: str, extractor: str
-) -> tuple[list[ReviewItem], dict[str, Any] | None]:
+) -> tuple[list[ReviewItem], Aggregate | None]:
     """Reviews (each once, even when linked by @id and also inlined) and the first AggregateRating."""
     graph = Graph(roots)
     reviews: list[ReviewItem] = []
-    aggregate: dict[str, Any] | None = None
+    aggregate: Aggregate | None = None
     for node in graph.nodes():
         if is_review(node):
             reviews.append(review_item(graph, node, url, extractor))

@@ -6,7 +6,6 @@ time so that one broken block does not hide the good ones next to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import extruct
@@ -17,8 +16,8 @@ from extruct.w3cmicrodata import MicrodataExtractor
 from lxml import etree
 
 from crawler.extractors.page import Page
+from crawler.extractors.result import ExtractionError, ExtractionResult
 from crawler.extractors.schema_org import compact, extract_from_nodes
-from crawler.items import ReviewItem
 
 SYNTAXES = ("jsonld", "microdata", "rdfa")
 
@@ -27,23 +26,14 @@ _MICRODATA_XPATH = "//*[@itemscope]"
 _RDFA_XPATH = "//*[@typeof]"
 
 
-@dataclass
-class StructuredResult:
-    """What one syntax found on a page."""
-
-    reviews: list[ReviewItem] = field(default_factory=list)
-    aggregate: dict[str, Any] | None = None
-    errors: list[str] = field(default_factory=list)
-
-
-def _jsonld_roots(page: Page, errors: list[str]) -> list[Any]:
+def _jsonld_roots(page: Page, errors: list[ExtractionError]) -> list[Any]:
     extractor = JsonLdExtractor()
     roots: list[Any] = []
     for index, script in enumerate(page.selector.xpath(_JSONLD_XPATH), start=1):
         try:
             roots.extend(extractor.extract_items(script.root))
         except Exception as exc:  # json / jstyleson raise various types on broken blocks
-            errors.append(f"jsonld: broken JSON in block {index}: {exc}")
+            errors.append(ExtractionError("jsonld", "broken_json", f"block {index}: {exc}"))
     return roots
 
 
@@ -66,21 +56,21 @@ class _Microdata(MicrodataExtractor):
         return str(html_text.etree_to_text(node))
 
 
-def _microdata_roots(page: Page, errors: list[str]) -> list[Any]:
+def _microdata_roots(page: Page, errors: list[ExtractionError]) -> list[Any]:
     try:
         items = _Microdata().extract_items(page.selector.root, page.base_url)
         return list(_umicrodata_microformat(items, schema_context="http://schema.org"))
     except Exception as exc:
-        errors.append(f"microdata: {exc}")
+        errors.append(ExtractionError("microdata", "unreadable", str(exc)))
         return []
 
 
-def _rdfa_roots(page: Page, errors: list[str]) -> list[Any]:
+def _rdfa_roots(page: Page, errors: list[ExtractionError]) -> list[Any]:
     # RDFa needs extruct's DOM-flavoured parse, so it re-parses; it only runs when typeof= exists.
     try:
         data = extruct.extract(page.text.encode("utf-8"), base_url=page.base_url, syntaxes=["rdfa"])
     except Exception as exc:
-        errors.append(f"rdfa: {exc}")
+        errors.append(ExtractionError("rdfa", "unreadable", str(exc)))
         return []
     return [compact(node) for node in data.get("rdfa", [])]
 
@@ -92,10 +82,10 @@ _ROOTS = {
 }
 
 
-def extract_structured(page: Page, syntax: str) -> StructuredResult:
+def extract_structured(page: Page, syntax: str) -> ExtractionResult:
     """Reviews and AggregateRating in one syntax ("jsonld", "microdata" or "rdfa")."""
     presence, read_roots = _ROOTS[syntax]
-    result = StructuredResult()
+    result = ExtractionResult(extractor=syntax)
     if not page.has(presence):
         return result
     roots = read_roots(page, result.errors)
@@ -107,5 +97,5 @@ def extract_structured(page: Page, syntax: str) -> StructuredResult:
             # rdflib returns nodes in no fixed order; make repeated crawls of a page agree
             result.reviews.sort(key=lambda r: (r.site_review_id or "", r.date_raw or "", r.body or ""))
     except Exception as exc:  # unexpected shapes must not stop the crawl
-        result.errors.append(f"{syntax}: cannot read schema.org data: {exc}")
+        result.error(syntax, "unexpected_shape", exc)
     return result

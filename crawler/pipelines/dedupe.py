@@ -1,13 +1,18 @@
-"""Give each item its stable id and pseudonyms; drop repeats within one crawl."""
+"""Give each item its stable id and pseudonyms; drop repeats within one crawl.
+
+The id comes from the item's source and the site's own review id (normalised, so any
+extractor gives the same one), else from its content (crawler.identity). The store then
+matches it against rows already stored, inside its write transaction.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crawler.identity import author_hash, author_key, body_hash, review_id
+from crawler.crawl_db import CrawlDatabase
+from crawler.identity import author_hash, author_key, body_hash, normalise_site_id, review_id
 from crawler.items import ReviewItem
 from crawler.pipelines.validate import drop
-from storage.database import connect
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -18,32 +23,27 @@ class DedupePipeline:
     """Assigns id, body_hash and author_hash; the same id twice in a run is dropped.
 
     The same review often shows on two listing pages while a site re-sorts; the first
-    copy wins. Copies across sites have different ids and are kept (roll-ups link them).
+    copy wins. Copies on other listings have other ids and are kept (roll-ups link them).
     """
 
-    def __init__(self, db_path: str, stats: StatsCollector | None) -> None:
-        self.db_path = db_path
+    def __init__(self, database: CrawlDatabase, stats: StatsCollector | None) -> None:
+        self.database = database
         self.stats = stats
         self.seen: set[str] = set()
         self.key = b""
-        self.source_urls: dict[str, str] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
-        return cls(crawler.settings.get("REPUTATION_DB"), crawler.stats)
+        return cls(CrawlDatabase.of(crawler), crawler.stats)
 
     def open_spider(self, spider: Any = None) -> None:
-        db = connect(self.db_path)
-        try:
-            self.key = author_key(db)
-            self.source_urls = {row[0]: row[1] for row in db.execute("SELECT id, url FROM sources")}
-        finally:
-            db.close()
+        db = self.database.open()  # the crawl's shared connection; closed when the engine stops
+        self.key = author_key(db)
 
     def process_item(self, item: ReviewItem, spider: Any = None) -> ReviewItem:
         assert item.source_id is not None and item.body is not None
+        item.site_review_id = normalise_site_id(item.site_review_id)
         item.id = review_id(
-            source_url=self.source_urls.get(item.source_id) or item.url or "",
             source_id=item.source_id,
             site_review_id=item.site_review_id,
             author=item.author,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from crawler.fields import normalize_item
+from crawler import stat_keys as keys
+from crawler.fields import normalize_item_counted
 from crawler.items import ReviewItem
 from crawler.pipelines.validate import drop
 
@@ -23,7 +24,11 @@ def crawled_moment(item: ReviewItem) -> datetime:
 
 
 class NormalizePipeline:
-    """Delegates to crawler.fields; drops an item whose text cleans away to nothing."""
+    """Delegates to crawler.fields; drops an item whose text cleans away to nothing.
+
+    Invalid characters replaced with U+FFFD (lone surrogates, noncharacters) are counted
+    as ``reputation/counted/invalid_chars_replaced``, which the run log's detail carries.
+    """
 
     def __init__(self, stats: StatsCollector | None) -> None:
         self.stats = stats
@@ -33,7 +38,9 @@ class NormalizePipeline:
         return cls(crawler.stats)
 
     def process_item(self, item: ReviewItem, spider: Any = None) -> ReviewItem:
-        item = normalize_item(item, crawled_moment(item))
+        item, replaced = normalize_item_counted(item, crawled_moment(item))
+        if replaced and self.stats is not None:
+            self.stats.inc_value(keys.COUNTED + keys.INVALID_CHARS_REPLACED, replaced)
         if not (item.body or "").strip():
             drop(self.stats, "empty_after_cleaning", item.url or "?")
         return item

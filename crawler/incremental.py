@@ -1,0 +1,129 @@
+"""Incremental re-crawls: which reviews of a page are already stored, unchanged.
+
+An incremental crawl reads a listing newest first and stops at the first page that brings
+nothing new or changed compared with the database (not just with the run); ``fresh_reviews``
+tells the spider which reviews of a page the store would insert or change. Reviews a listing
+no longer shows are found by full crawls (crawler.removals).
+"""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from crawler.fields import normalize_item_counted
+from crawler.identity import body_hash, content_key, normalise_site_id, review_id
+from crawler.items import ReviewItem
+from crawler.pipelines.normalize import crawled_moment
+
+__all__ = ["Identified", "fresh_reviews", "identified"]
+
+_STORED_FIELDS = "id, body_hash, site_review_id, content_key, truncated, purged_at, removed_at"
+_CHUNK = 500  # ids per IN (...) query, well under SQLite's parameter limit
+
+
+@dataclass(frozen=True)
+class _Stored:
+    id: str
+    body_hash: str
+    site_review_id: str | None
+    content_key: str | None
+    truncated: int
+    purged_at: str | None
+    removed_at: str | None
+
+
+@dataclass(frozen=True)
+class Identified:
+    """A page's review as the pipelines will store it: id, content key, text hash."""
+
+    id: str
+    content_key: str
+    body_hash: str
+    site_review_id: str | None
+    truncated: bool
+
+
+def identified(item: ReviewItem) -> Identified | None:
+    """The id and hashes the pipelines will give ``item``; None when they would drop it (no text).
+
+    A copy is normalised by the same function as the normalise pipeline (the id and hash are
+    made of the cleaned text and parsed date), then named by crawler.identity as the dedupe
+    pipeline names it. The item itself is left as the extractor made it.
+    """
+    if item.source_id is None or not (item.body or "").strip():
+        return None
+    twin = copy.copy(item)
+    normalize_item_counted(twin, crawled_moment(twin))
+    if not (twin.body or "").strip():
+        return None
+    site_id = normalise_site_id(twin.site_review_id)
+    source, author, published, precision, body = (
+        item.source_id, twin.author, twin.published_at, twin.date_precision, twin.body,
+    )  # fmt: skip
+    return Identified(
+        id=review_id(
+            source_id=source,
+            site_review_id=site_id,
+            author=author,
+            published_at=published,
+            date_precision=precision,
+            body=body,
+        ),
+        content_key=content_key(
+            source_id=source, author=author, published_at=published, date_precision=precision, body=body
+        ),
+        body_hash=body_hash(body or ""),
+        site_review_id=site_id,
+        truncated=bool(twin.truncated),
+    )
+
+
+def _select(conn: sqlite3.Connection, column: str, values: Sequence[str]) -> Iterable[_Stored]:
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        for row in conn.execute(f"SELECT {_STORED_FIELDS} FROM reviews WHERE {column} IN ({marks})", chunk):
+            yield _Stored(*row)
+
+
+def _unchanged(found: Identified, stored: _Stored) -> bool:
+    """Whether the store would only move ``last_seen`` (crawler.pipelines.review_writer's rules)."""
+    if stored.removed_at is not None:
+        return False  # back on the listing: un-marking it is a change
+    if stored.purged_at is not None or stored.body_hash == found.body_hash:
+        return True
+    return found.truncated and not stored.truncated  # only the start of a text stored whole
+
+
+def fresh_reviews(db: sqlite_utils.Database, items: Iterable[ReviewItem]) -> list[ReviewItem]:
+    """The items the store would insert or change: not stored, edited, or back after removal.
+
+    Matched as the store matches them: by id, else by content key when the item or the stored
+    row has no site id (one review read by extractors that do and do not see its site id).
+    Items the pipelines would drop (no text) are not fresh: they bring nothing to store.
+    """
+    found = [(item, identified(item)) for item in items]
+    named = [(item, ident) for item, ident in found if ident is not None]
+    conn = db.conn
+    by_id = {row.id: row for row in _select(conn, "id", sorted({ident.id for _, ident in named}))}
+    missing = sorted({ident.content_key for _, ident in named if ident.id not in by_id})
+    by_key: dict[str, list[_Stored]] = {}
+    for row in _select(conn, "content_key", missing):
+        by_key.setdefault(row.content_key or "", []).append(row)
+    fresh: list[ReviewItem] = []
+    for item, ident in named:
+        stored = by_id.get(ident.id)
+        if stored is None:
+            stored = next(
+                (row for row in by_key.get(ident.content_key, ())
+                 if row.site_review_id is None or ident.site_review_id is None),
+                None,
+            )  # fmt: skip
+        if stored is None or not _unchanged(ident, stored):
+            fresh.append(item)
+    return fresh
