@@ -138,7 +138,7 @@ def pandas_aggregate(path: Path) -> Any:
     next_day = (AS_OF.toordinal() + 1, (AS_OF.fromordinal(AS_OF.toordinal() + 1)).isoformat())[1]
     db = connect(path)
     periods = pd.DataFrame(
-        [(p.brand_id, p.vendor_id, p.start_date, p.end_date, p.weight) for p in attribution_periods(load_engagements(db, AS_OF))],
+        [(p.brand_id, p.vendor_id, p.start_date, p.end_date, p.weight) for p in attribution_periods(load_engagements(db, AS_OF), AS_OF)],
         columns=["brand_id", "vendor_id", "start_date", "end_date", "weight"],
     )  # fmt: skip
     conn = db.conn

@@ -71,7 +71,7 @@ def _plan(world: World, composer: Composer, rng: random.Random, brand: Brand, da
     product: int | None = None
     if focus >= 0.2:  # 20% talk about the product only
         roll = rng.random()
-        service = MIXED if roll < 0.08 else POSITIVE if rng.random() < world.vendor(engagement.vendor).quality \
+        service = MIXED if roll < 0.08 else POSITIVE if rng.random() < world.vendor(engagement.vendor_id).quality \
             else NEGATIVE
     if focus < 0.2 or focus >= 0.45:  # 25% talk about the service only
         product = POSITIVE if rng.random() < brand.quality else NEGATIVE
@@ -81,7 +81,7 @@ def _plan(world: World, composer: Composer, rng: random.Random, brand: Brand, da
         time=f"{rng.randint(6, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
         author=composer.author(rng, "handle" if site in ("forum", "app") and rng.random() < 0.6 else "name"),
         title="", paragraphs=[], stars=3, app_score=6, language="en",
-        vendor=engagement.vendor if service is not None else None, channel=channel,
+        vendor=engagement.vendor_id if service is not None else None, channel=channel,
         service=service, product=product,
     )
 

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from demo_world.corpus import Review, build_corpus
-from demo_world.render import (
+from demo_world.markup import (
     ROBOTS_TXT,
     draft_path,
     listing_path,
@@ -172,9 +172,9 @@ def _manifest(world: World, reviews: list[Review], seed: int, today: date, pages
         vendors=[{"id": v.id, "name": v.name, "website": v.website} for v in world.vendors],
         brands=[{"id": b.id, "name": b.name, "sector": b.sector, "website": b.website, "sites": list(b.sites)}
                 for b in world.brands],
-        engagements=[{"vendor": e.vendor, "brand": e.brand, "start": e.start.isoformat(),
+        engagements=[{"vendor": e.vendor_id, "brand": e.brand_id, "start": e.start.isoformat(),
                       "end": e.end.isoformat() if e.end else None, "scope": e.scope, "share": e.share,
-                      "evidence": e.evidence} for e in world.engagements],
+                      "evidence": e.evidence_url} for e in world.engagements],
         sources=sources,
     )
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from storage.errors import ReputationError
+from storage.records import Engagement
 
 SITES = ("trust", "shop", "forum", "app")
 DATA = resources.files("demo_world") / "data"  # package data, read the same from a checkout or a wheel
@@ -45,20 +46,6 @@ class Brand:
         return f"https://{self.id}.example"
 
 
-@dataclass(frozen=True)
-class Engagement:
-    vendor: str
-    brand: str
-    start: date
-    end: date | None
-    scope: str = "all"
-    share: float = 1.0
-    evidence: str | None = None
-
-    def active(self, day: date) -> bool:
-        return self.start <= day and (self.end is None or day <= self.end)
-
-
 @dataclass
 class World:
     period_start: date
@@ -81,19 +68,19 @@ class World:
 
     def serving(self, brand_id: str, day: date) -> list[Engagement]:
         """Engagements covering a brand on a day (two when a contract is split by scope)."""
-        return [e for e in self.engagements if e.brand == brand_id and e.active(day)]
+        return [e for e in self.engagements if e.brand_id == brand_id and e.active(day)]
 
     def switches(self) -> list[dict[str, str]]:
         """Brands whose whole-scope contract moved from one vendor to another the next day."""
         out = []
         for brand in self.brands:
-            whole = sorted((e for e in self.engagements if e.brand == brand.id and e.scope == "all"),
+            whole = sorted((e for e in self.engagements if e.brand_id == brand.id and e.scope == "all"),
                            key=lambda e: e.start)
             for before, after in zip(whole, whole[1:], strict=False):
                 if before.end is not None and before.end + timedelta(days=1) == after.start \
-                        and before.vendor != after.vendor:
-                    out.append({"brand": brand.id, "from_vendor": before.vendor,
-                                "to_vendor": after.vendor, "date": after.start.isoformat()})
+                        and before.vendor_id != after.vendor_id:
+                    out.append({"brand": brand.id, "from_vendor": before.vendor_id,
+                                "to_vendor": after.vendor_id, "date": after.start.isoformat()})
         return out
 
 
@@ -152,10 +139,10 @@ def _check(world: World) -> None:
         if bad or not 1 <= len(brand.sites) <= 2:
             raise DemoDataError(f"world.yaml: brand {brand.id} needs one or two sites out of {SITES}")
     for e in world.engagements:
-        if e.vendor not in vendor_ids or e.brand not in {b.id for b in world.brands}:
-            raise DemoDataError(f"world.yaml: engagement {e.vendor}/{e.brand} names an unknown id")
+        if e.vendor_id not in vendor_ids or e.brand_id not in {b.id for b in world.brands}:
+            raise DemoDataError(f"world.yaml: engagement {e.vendor_id}/{e.brand_id} names an unknown id")
         if e.end is not None and e.end < e.start:
-            raise DemoDataError(f"world.yaml: engagement {e.vendor}/{e.brand} ends before it starts")
+            raise DemoDataError(f"world.yaml: engagement {e.vendor_id}/{e.brand_id} ends before it starts")
     day = world.period_start
     while day <= world.period_end:  # every review needs a vendor serving its brand
         for brand in world.brands:

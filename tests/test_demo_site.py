@@ -25,7 +25,7 @@ from demo_world import (
     write_demo_registry,
 )
 from demo_world.generator import DemoManifest
-from demo_world.render import relative_date
+from demo_world.markup import relative_date
 from storage.errors import ReputationError
 
 TODAY = date(2026, 11, 23)

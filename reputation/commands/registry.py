@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from reputation.commands.common import open_db
-from reputation.registry.loader import load_registry
+from reputation.registry.loader import read_registry, summarize, write_registry
 from storage.database import schema_version
+from storage.lock import writer_lock
 
 
 @click.command()
@@ -27,8 +28,11 @@ def vendors() -> None:
 @click.pass_context
 def load(ctx: click.Context, file: str) -> None:
     """Validate FILE and upsert it; a file with any mistake changes nothing."""
-    db = open_db(ctx)
-    summary = load_registry(db, file)
+    registry = read_registry(file)  # before opening the database: a bad file must not even create it
+    with writer_lock(ctx.find_root().obj["db_path"], purpose="reputation vendors load"):
+        db = open_db(ctx)
+        write_registry(db, registry)
+    summary = summarize(registry)
     click.echo(
         f"loaded {summary.vendors} vendors, {summary.brands} brands, "
         f"{summary.engagements} engagements, {summary.sources} sources from {file}"

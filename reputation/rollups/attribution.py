@@ -30,23 +30,11 @@ from datetime import date, timedelta
 import sqlite_utils
 
 from storage.errors import ReputationError
+from storage.records import Engagement
 
 UNDATED = "0000-00-00"  # sorts before every real date; period key for reviews without a date
 SWITCH_MAX_GAP_DAYS = 60  # vendor B must start within this many days of vendor A's end
 SWITCH_WINDOW_DAYS = 180  # days of reviews compared before and after a switch
-
-
-@dataclass(frozen=True)
-class Engagement:
-    """One engagement as known on ``as_of``: ``end`` is clipped to ``as_of`` when open or later."""
-
-    id: int
-    vendor_id: str
-    brand_id: str
-    start: date
-    end: date
-    ended: bool  # the engagement had ended on or before as_of
-    share: float
 
 
 @dataclass(frozen=True)
@@ -72,12 +60,12 @@ class Switch:
 
 
 def load_engagements(db: sqlite_utils.Database, as_of: date) -> list[Engagement]:
-    """Engagements that had started by ``as_of``, with ends clipped to ``as_of``."""
+    """Engagements as known on ``as_of``: those that had started, with ``end`` None while still running then."""
     result: list[Engagement] = []
     rows = db.execute(
-        "SELECT id, vendor_id, brand_id, start_date, end_date, share FROM engagements ORDER BY id"
+        "SELECT id, vendor_id, brand_id, start_date, end_date, scope, share, evidence_url FROM engagements ORDER BY id"
     ).fetchall()
-    for eid, vendor_id, brand_id, start_raw, end_raw, share in rows:
+    for eid, vendor_id, brand_id, start_raw, end_raw, scope, share, evidence_url in rows:
         try:
             start = date.fromisoformat(str(start_raw)[:10])
             end = date.fromisoformat(str(end_raw)[:10]) if end_raw else None
@@ -87,14 +75,16 @@ def load_engagements(db: sqlite_utils.Database, as_of: date) -> list[Engagement]
             ) from exc
         if start > as_of:
             continue
-        ended = end is not None and end <= as_of
-        clipped = end if end is not None and end <= as_of else as_of
-        result.append(Engagement(eid, vendor_id, brand_id, start, clipped, ended, float(share)))
+        known_end = end if end is not None and end <= as_of else None  # a later end was not known yet
+        result.append(Engagement(vendor_id, brand_id, start, known_end, scope or "all", float(share), evidence_url))
     return result
 
 
-def attribution_periods(engagements: Iterable[Engagement]) -> list[Period]:
-    """Cut each brand's timeline where the set of active engagements changes; weight by share."""
+def attribution_periods(engagements: Iterable[Engagement], as_of: date) -> list[Period]:
+    """Cut each brand's timeline where the set of active engagements changes; weight by share.
+
+    Windows still open are attributed up to ``as_of``.
+    """
     by_brand: dict[str, list[Engagement]] = defaultdict(list)
     for engagement in engagements:
         by_brand[engagement.brand_id].append(engagement)
@@ -103,9 +93,10 @@ def attribution_periods(engagements: Iterable[Engagement]) -> list[Period]:
         items = by_brand[brand_id]
         if len({e.vendor_id for e in items}) == 1:
             periods.append(Period(brand_id, items[0].vendor_id, UNDATED, UNDATED, 1.0))
-        cuts = sorted({e.start for e in items} | {e.end + timedelta(days=1) for e in items})
+        last_days = [_last_day(e, as_of) for e in items]
+        cuts = sorted({e.start for e in items} | {day + timedelta(days=1) for day in last_days})
         for lo, hi in zip(cuts, cuts[1:], strict=False):
-            active = [e for e in items if e.start <= lo and e.end >= lo]
+            active = [e for e, last_day in zip(items, last_days, strict=True) if e.start <= lo <= last_day]
             total = sum(e.share for e in active)
             if not active or total <= 0:
                 continue
@@ -116,6 +107,11 @@ def attribution_periods(engagements: Iterable[Engagement]) -> list[Period]:
             for vendor_id in sorted(shares):
                 periods.append(Period(brand_id, vendor_id, lo.isoformat(), last, shares[vendor_id] / total))
     return _merge_adjacent(periods)
+
+
+def _last_day(engagement: Engagement, as_of: date) -> date:
+    """The last day an engagement counts for on ``as_of``: its end, or ``as_of`` while it still runs."""
+    return engagement.end if engagement.end is not None and engagement.end <= as_of else as_of
 
 
 def _merge_adjacent(periods: list[Period]) -> list[Period]:
@@ -149,7 +145,7 @@ def find_switches(engagements: Iterable[Engagement], max_gap_days: int = SWITCH_
     found: set[Switch] = set()
     for brand_id, items in by_brand.items():
         for old in items:
-            if not old.ended:
+            if old.end is None:  # still running: not (yet) a switch
                 continue
             for new in items:
                 if new.vendor_id == old.vendor_id or new.start <= old.start:
