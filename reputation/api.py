@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from reputation.rollups.views import PUBLISHED_TABLES, require_rollups
 from storage.errors import NotFoundError, ReputationError
 
-ROLLUP_TABLES = ("rollup_meta", "brand_reputation", "vendor_reputation", "vendor_monthly", "vendor_switches")
+ROLLUP_TABLES = PUBLISHED_TABLES
 
 
 def _connect(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -27,13 +28,11 @@ def _connect(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
     if not path.exists():
         raise ReputationError(f"database {path} does not exist")
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    missing = [t for t in ROLLUP_TABLES if t not in tables]
-    if missing:
+    try:
+        require_rollups(conn, str(path))
+    except BaseException:
         conn.close()
-        raise ReputationError(
-            f"{path} has no roll-ups ({', '.join(missing)} missing); run `reputation rollup` first"
-        )
+        raise
     return conn
 
 

@@ -19,6 +19,7 @@ from storage.version import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("reputation.commands.registry", "init"),
     "vendors": ("reputation.commands.registry", "vendors"),
+    "sources": ("reputation.commands.sources", "sources"),
     "crawl": ("reputation.commands.crawl", "crawl"),
     "score": ("reputation.commands.score", "score"),
     "evaluate": ("reputation.commands.evaluate", "evaluate"),
@@ -27,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scorecard": ("reputation.commands.scorecard", "scorecard"),
     "run": ("reputation.commands.run", "run"),
     "demo": ("reputation.commands.demo", "demo"),
+    "purge": ("reputation.commands.purge", "purge"),
 }
 
 

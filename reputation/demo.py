@@ -1,5 +1,8 @@
 """The whole job on an embedded site: generate it, serve it on loopback, crawl, score, roll up.
 
+The stages are the scheduled job's own (reputation/pipeline.py); only the crawl settings and
+the site differ.
+
 The demo remembers the port it served on (in app_settings) and asks for it again,
 so running it twice on the same database re-crawls the same source URLs and adds
 no duplicates.
@@ -10,15 +13,24 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from demo_world import generate_site, serve_directory, write_demo_registry
+from reputation import pipeline
 from reputation.registry.loader import load_registry
+from reputation.rollups.build import RollupSummary
 from storage.database import connect, transaction
+from storage.runlog import RunRow
+
+if TYPE_CHECKING:
+    from reputation.scoring.job import ScoreSummary  # torch: only the score stage loads it
 
 PORT_KEY = "demo_port"
+METADATA_NAME = "datasette-metadata.yaml"  # package data of reputation.rollups
 # The demo server is our own process on loopback: politeness delays would only make
 # the demo slow, so they are lifted here (and only here). robots.txt is still obeyed.
 DEMO_CRAWL_SETTINGS = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "CONCURRENT_REQUESTS_PER_DOMAIN": 8}
@@ -30,9 +42,10 @@ class DemoResult:
     site_dir: Path
     base_url: str
     manifest: Any
-    crawl: dict[str, Any]
-    score: Any = None
-    rollup: Any = None
+    crawl: RunRow  # the crawl's run-log row
+    metadata: Path  # the Datasette metadata (column meanings) written beside the output
+    score: ScoreSummary | None = None
+    rollup: RollupSummary | None = None
     scorecards: list[Path] = field(default_factory=list)
     stored_reviews: int = 0
 
@@ -61,6 +74,14 @@ def _remember_port(db: sqlite_utils.Database, base_url: str) -> None:
         )
 
 
+def write_datasette_metadata(out_dir: Path) -> Path:
+    """Copy the column documentation (package data) beside the demo output for ``datasette -m``."""
+    source = resources.files("reputation.rollups").joinpath(METADATA_NAME)
+    target = out_dir / METADATA_NAME
+    target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    return target
+
+
 def run_demo(
     db_path: str,
     out_dir: Path,
@@ -71,14 +92,14 @@ def run_demo(
     say: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run every stage that exists against the generated site; return what each produced."""
-    from crawler.launcher import run_crawl
-    from demo_world import generate_site, serve_directory, write_demo_registry
-
     out_dir.mkdir(parents=True, exist_ok=True)
+    metadata = write_datasette_metadata(out_dir)
     site_dir = out_dir / "site"
     manifest = generate_site(site_dir)
     say(f"generated the demo site: {manifest.total_reviews} reviews on {manifest.pages} pages in {site_dir}")
     db = connect(db_path)
+    # Full crawls: the demo shows that a second run over every page stores no duplicate.
+    job = pipeline.Job(db_path, db, crawl_settings=DEMO_CRAWL_SETTINGS, full=True, progress=True)
     port = _remembered_port(db)
     with serve_directory(site_dir, port=port) as base_url:
         _remember_port(db, base_url)
@@ -87,28 +108,21 @@ def run_demo(
         write_demo_registry(manifest, base_url, registry_file)
         summary = load_registry(db, registry_file)
         say(f"registry: {summary.vendors} vendors, {summary.brands} brands, {summary.sources} sources")
-        crawl = run_crawl(db_path, settings=DEMO_CRAWL_SETTINGS)
+        crawl = pipeline.crawl(job)
     stored = db.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
-    result = DemoResult(db_path, site_dir, base_url, manifest, crawl, stored_reviews=stored)
+    result = DemoResult(db_path, site_dir, base_url, manifest, crawl, stored_reviews=stored,
+                        metadata=metadata)
     say(
         f"crawl: {crawl.get('pages', 0)} pages, {crawl.get('items_new', 0)} new, "
         f"{crawl.get('items_updated', 0)} updated, {crawl.get('items_unchanged', 0)} unchanged; "
         f"{stored} reviews stored"
     )
     if score:
-        from reputation.scoring.job import score_reviews
-
-        result.score = score_reviews(db, progress=True)
+        result.score = pipeline.score(job)
         say(f"score: {result.score}")
     if rollup:
-        from reputation.rollups.build import build_rollups
-
-        result.rollup = build_rollups(db)
+        result.rollup = pipeline.rollup(job)
         say(f"rollup: {result.rollup}")
     if scorecards:
-        from reputation.scorecards.data import build_scorecards
-        from reputation.scorecards.render import write_scorecards
-
-        cards = build_scorecards(db)
-        result.scorecards = write_scorecards(cards, out_dir / "scorecards", ("html", "csv", "json"))
+        result.scorecards = pipeline.write_scorecards(job, out_dir / "scorecards")
     return result

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from reputation.demo import DemoResult, run_demo
 from storage.database import connect
@@ -103,3 +104,10 @@ def test_scorecards_written_in_every_format(demo: DemoResult) -> None:
     assert "scorecards.csv" in names
     card = json.loads((demo.site_dir.parent / "scorecards" / f"{vendors[0]}.json").read_text())
     assert card["vendor"]["id"] == vendors[0]
+
+
+def test_datasette_metadata_written_beside_the_output(demo: DemoResult) -> None:
+    """The column documentation comes from package data, so it is there without a checkout."""
+    assert demo.metadata == demo.site_dir.parent / "datasette-metadata.yaml"
+    tables = yaml.safe_load(demo.metadata.read_text(encoding="utf-8"))["databases"]["reputation"]["tables"]
+    assert "vendor_reputation" in tables and "vendor_monthly" in tables

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import date
-from itertools import count
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,105 +13,16 @@ import pytest
 import sqlite_utils
 import yaml
 from click.testing import CliRunner
+from conftest import Builder
 
 from reputation import api
 from reputation.cli import cli
 from reputation.rollups.build import RollupError, build_rollups
 from reputation.rollups.views import TABLES, VIEWS
-from storage.database import connect
 from storage.errors import NotFoundError
 
 AS_OF = date(2024, 12, 31)
 T95_2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom
-_ids = count(1)
-
-
-class Builder:
-    """Registry rows plus reviews with one sentiment row each (model m@1)."""
-
-    def __init__(self, db: sqlite_utils.Database) -> None:
-        self.db = db
-
-    def vendor(self, *ids: str) -> Builder:
-        self.db.table("vendors").insert_all([{"id": v, "name": v.title()} for v in ids])
-        return self
-
-    def brand(self, *ids: str) -> Builder:
-        self.db.table("brands").insert_all([{"id": b, "name": b.title()} for b in ids])
-        self.db.table("sources").insert_all(
-            [{"id": f"src-{b}", "brand_id": b, "url": f"http://127.0.0.1/{b}"} for b in ids]
-        )
-        return self
-
-    def engage(
-        self, vendor: str, brand: str, start: str, end: str | None = None, share: float = 1.0
-    ) -> Builder:
-        self.db.table("engagements").insert(
-            {"vendor_id": vendor, "brand_id": brand, "start_date": start, "end_date": end, "share": share}
-        )
-        return self
-
-    def review(
-        self,
-        brand: str,
-        day: str | None,
-        *,
-        score: float = 0.0,
-        label: str = "neutral",
-        cs: float | None = None,
-        relevance: float | None = None,
-        language: str | None = "en",
-        precision: str = "exact",
-        author: str | None = None,
-        body: str | None = None,
-        seen: str | None = None,
-        model: tuple[str, str] = ("m", "1"),
-    ) -> str:
-        rid = f"r{next(_ids)}"
-        self.db.table("reviews").insert(
-            {
-                "id": rid,
-                "source_id": f"src-{brand}",
-                "brand_id": brand,
-                "author_hash": author or f"author-{rid}",
-                "title": f"title {rid}",
-                "body": body or f"review body {rid}",
-                "body_hash": rid,
-                "published_at": None if precision == "missing" else day,
-                "date_precision": precision,
-                "language": language,
-                "first_seen": (seen or day or "2024-01-01") + "T08:00:00+00:00",
-                "last_seen": "2025-01-01T00:00:00+00:00",
-            }
-        )
-        relevance = relevance if relevance is not None else (0.9 if cs is not None else 0.1)
-        self.db.table("review_sentiment").insert(
-            {
-                "review_id": rid,
-                "model_id": model[0],
-                "model_revision": model[1],
-                "body_hash": rid,
-                "label": label,
-                "score": score,
-                "cs_relevance": relevance,
-                "cs_score": cs,
-                # a review with no customer-service sentence is all "other" text
-                "other_score": score if cs is None else None,
-                "language": language,
-                "scored_at": "2025-01-01T00:00:00+00:00",
-            }
-        )
-        return rid
-
-
-@pytest.fixture
-def db(db_path: Path) -> sqlite_utils.Database:
-    return connect(db_path)
-
-
-@pytest.fixture
-def make(db: sqlite_utils.Database) -> Builder:
-    return Builder(db)
 
 
 def row(db: sqlite_utils.Database, table: str, **key: str) -> dict[str, Any]:
@@ -369,7 +280,7 @@ def test_metadata_documents_every_rollup_column(db: sqlite_utils.Database, make:
     make.vendor("acme").brand("shop").engage("acme", "shop", "2024-01-01")
     make.review("shop", "2024-06-01", cs=0.1)
     build_rollups(db, as_of=AS_OF)
-    path = Path(__file__).parents[1] / "reputation" / "rollups" / "datasette-metadata.yaml"
+    path = resources.files("reputation.rollups").joinpath("datasette-metadata.yaml")  # as installed
     tables = yaml.safe_load(path.read_text(encoding="utf-8"))["databases"]["reputation"]["tables"]
     for name in [
         *TABLES,

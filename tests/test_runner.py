@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import Builder
 from tiny_models import build_classifier
 
 from reputation.cli import cli
@@ -21,6 +22,7 @@ from storage.database import connect
 from storage.errors import LockedError
 
 ROOT = Path(__file__).resolve().parents[1]
+
 
 def runs(db_path: Path) -> list[dict[str, Any]]:
     db = connect(db_path)
@@ -32,22 +34,17 @@ def runs(db_path: Path) -> list[dict[str, Any]]:
 
 def small_db(db_path: Path, n_reviews: int = 6) -> None:
     """A registry and a few stored reviews, ready to be scored and rolled up."""
-    db = connect(db_path)
-    db["vendors"].insert({"id": "acme", "name": "Acme Contact"})
-    db["brands"].insert({"id": "northwind", "name": "Northwind Air"})
-    db["engagements"].insert({"vendor_id": "acme", "brand_id": "northwind", "start_date": "2023-01-01"})
-    db["sources"].insert({"id": "s1", "brand_id": "northwind", "url": "http://127.0.0.1:9/trust/northwind/"})
+    make = Builder.open(db_path).vendor("acme", name="Acme Contact")
+    # port 9 (discard) refuses connections: a crawl of this source fails
+    make.brand("northwind", name="Northwind Air", url="http://127.0.0.1:9/trust/northwind/")
+    make.engage("acme", "northwind", "2023-01-01")
     texts = ["The support agent was friendly and fixed my booking in minutes.",
              "Customer service never answered my emails; I waited three weeks for a refund.",
              "Great seats and the crew was lovely."]
-    db["reviews"].insert_all(
-        {"id": f"r{i}", "source_id": "s1", "brand_id": "northwind", "url": f"https://reviews.example/r{i}",
-         "body": texts[i % len(texts)] + f" ({i})", "body_hash": f"h{i}", "published_at": f"2024-0{1 + i % 5}-10",
-         "date_precision": "exact", "language": "en", "first_seen": "2024-06-01T00:00:00+00:00",
-         "last_seen": "2024-06-01T00:00:00+00:00"}
-        for i in range(n_reviews)
-    )
-    db.conn.close()
+    for i in range(n_reviews):
+        make.review("northwind", f"2024-0{1 + i % 5}-10", review_id=f"r{i}", url=f"https://reviews.example/r{i}",
+                    body=texts[i % len(texts)] + f" ({i})", title=None, seen="2024-06-01", model=None)
+    make.db.conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +149,60 @@ def test_failed_crawl_keeps_its_own_row_and_skips_the_rest(tmp_path: Path) -> No
     assert len(crawl_rows) == 1 and crawl_rows[0]["status"] == "failed"
     assert result.stages[0].run_id == crawl_rows[0]["id"]
     assert {r["stage"] for r in rows} == {"crawl", "run"}
+
+
+WRITING_COMMANDS = {
+    "crawl": ["crawl"],
+    "score": ["score", "--no-progress"],
+    "rollup": ["rollup"],
+    "run": ["run", "--skip-crawl"],
+    "demo": ["demo", "--no-score"],
+    "vendors load": ["vendors", "load", "VENDORS"],
+    "purge": ["purge", "--older-than", "30"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(WRITING_COMMANDS))
+def test_every_writing_command_exits_75_while_another_writer_holds_the_lock(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One writer at a time: each command that writes takes the database's lock (<db>.lock)
+    and, while another process holds it, writes nothing and says so in one line."""
+    db_path = tmp_path / "rep.db"
+    small_db(db_path)
+    monkeypatch.chdir(tmp_path)  # the demo's output folder, if it ever got that far
+    vendors = ROOT / "datasets" / "vendors.example.yaml"
+    args = [str(vendors) if a == "VENDORS" else a for a in WRITING_COMMANDS[command]]
+    before = (runs(db_path), _table_counts(db_path))
+    lock = default_lock_path(db_path)
+    lock.write_text("pid 4242 (reputation crawl) since 2026-01-01T00:00:00+00:00\n")
+    with lock.open("a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = CliRunner().invoke(cli, ["--db", str(db_path), *args])
+    assert result.exit_code == 75, result.output
+    assert result.stderr.splitlines() == [
+        f"Error: another run holds the lock {str(lock)!r} "
+        "(pid 4242 (reputation crawl) since 2026-01-01T00:00:00+00:00); try again later"
+    ]
+    assert (runs(db_path), _table_counts(db_path)) == before  # nothing written
+    assert not (tmp_path / "demo-output").exists()
+
+
+def _table_counts(db_path: Path) -> dict[str, int]:
+    db = connect(db_path)
+    try:
+        return {t: db[t].count for t in ("vendors", "brands", "sources", "reviews", "review_sentiment")}
+    finally:
+        db.conn.close()
+
+
+def test_a_writing_command_frees_the_lock_when_done(tmp_path: Path) -> None:
+    db_path = tmp_path / "rep.db"
+    small_db(db_path)
+    vendors = ROOT / "datasets" / "vendors.example.yaml"
+    for _ in range(2):  # the second finds the lock free: the first released it
+        result = CliRunner().invoke(cli, ["--db", str(db_path), "vendors", "load", str(vendors)])
+        assert result.exit_code == 0, result.output
+    assert "pid" in default_lock_path(db_path).read_text()  # the last holder, for an operator
+    with run_lock(default_lock_path(db_path)):
+        pass

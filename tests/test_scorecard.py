@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import random
 import statistics
@@ -15,15 +14,15 @@ import jsonschema
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
+from conftest import Builder
 
 from reputation.cli import cli
 from reputation.rollups.build import CS_RELEVANCE_THRESHOLD, build_rollups
-from reputation.scorecards.data import RollupsMissingError, build_scorecards
+from reputation.scorecards.content import RollupsMissingError, build_scorecards, scorecard_schema
 from reputation.scorecards.render import OutputError, render_html, write_scorecards
 from storage.database import connect
 from storage.errors import NotFoundError
 
-SCHEMA = Path(__file__).resolve().parents[1] / "reputation" / "scorecards" / "scorecard.schema.json"
 MODEL_ID, MODEL_REVISION = "test-model", "r1"
 AS_OF = "2024-07-01"
 NOW = "2024-07-01T00:00:00+00:00"
@@ -81,41 +80,35 @@ def review_rows(extra: list[dict[str, Any]] | None = None) -> tuple[list[dict[st
     specs += extra or []
     reviews, sentiment = [], []
     for i, s in enumerate(specs):
-        body_hash = hashlib.sha256(s["body"].encode()).hexdigest()
         rid = f"r{i:04d}"
-        reviews.append({
-            "id": rid, "source_id": f"src-{s['brand']}", "brand_id": s["brand"], "url": s["url"], "body": s["body"],
-            "body_hash": body_hash, "published_at": s["day"], "date_precision": "exact", "language": "en",
-            "first_seen": NOW, "last_seen": NOW, "title": None,
-        })
+        reviews.append({"id": rid, "brand_id": s["brand"], "url": s["url"], "body": s["body"], "published_at": s["day"]})
         label = "positive" if s["score"] > 0.2 else "negative" if s["score"] < -0.2 else "neutral"
         sentiment.append({
-            "review_id": rid, "model_id": MODEL_ID, "model_revision": MODEL_REVISION, "body_hash": body_hash,
-            "label": label, "probabilities": "{}", "score": s["score"],
+            "review_id": rid, "label": label, "probabilities": "{}", "score": s["score"],
             "cs_relevance": 0.9 if s["cs"] is not None else 0.1,
             "cs_label": None if s["cs"] is None else ("positive" if s["cs"] > 0 else "negative"),
             "cs_score": s["cs"],
             "cs_sentences": json.dumps([s["body"]]) if s["cs"] is not None else "[]",
-            "language": "en", "flags": "[]", "scored_at": NOW,
+            "other_score": None, "flags": "[]",
         })
     return reviews, sentiment
 
 
 def build_db(path: Path, extra: list[dict[str, Any]] | None = None, *, rollup: bool = True) -> sqlite_utils.Database:
-    """A registry, reviews and sentiment inserted directly, then the real roll-ups built."""
-    db = connect(path)
-    db["vendors"].insert_all([{"id": v, "name": n} for v, n in VENDORS])
-    db["brands"].insert_all([{"id": b, "name": n} for b, n in BRANDS])
-    db["engagements"].insert_all([{"vendor_id": v, "brand_id": b, "start_date": s, "end_date": e}
-                                  for v, b, s, e in ENGAGEMENTS])
-    db["sources"].insert_all([{"id": f"src-{b}", "brand_id": b, "url": f"https://reviews.example/{b}/"}
-                              for b, _ in BRANDS])
-    reviews, sentiment = review_rows(extra)
-    db["reviews"].insert_all(reviews)
-    db["review_sentiment"].insert_all(sentiment)
+    """A registry, reviews and sentiment written with the shared Builder, then the real roll-ups built."""
+    make = Builder.open(path)
+    for vendor, name in VENDORS:
+        make.vendor(vendor, name=name)
+    for brand, name in BRANDS:
+        make.brand(brand, name=name, url=f"https://reviews.example/{brand}/")
+    for vendor, brand, start, end in ENGAGEMENTS:
+        make.engage(vendor, brand, start, end)
+    for r, s in zip(*review_rows(extra), strict=True):
+        make.review(r["brand_id"], r["published_at"], review_id=r["id"], url=r["url"], body=r["body"], title=None,
+                    seen=AS_OF, model=(MODEL_ID, MODEL_REVISION), sentiment=s)
     if rollup:
-        build_rollups(db, as_of=date.fromisoformat(AS_OF), model_id=MODEL_ID)
-    return db
+        build_rollups(make.db, as_of=date.fromisoformat(AS_OF), model_id=MODEL_ID)
+    return make.db
 
 
 def attributable(vendor: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -206,7 +199,7 @@ def test_html_shows_hostile_text_as_text(db: sqlite_utils.Database, cards: dict[
 
 
 def test_json_follows_the_schema(tmp_path: Path, cards: dict[str, dict[str, Any]]) -> None:
-    schema = json.loads(SCHEMA.read_text())
+    schema = scorecard_schema()  # as installed: package data of reputation.scorecards
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
     written = write_scorecards(list(cards.values()), tmp_path, ["json"])
     assert sorted(p.name for p in written) == ["acme.json", "bravo.json", "zeta.json"]

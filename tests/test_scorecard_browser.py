@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_scorecard import build_db
 
-from reputation.scorecards.data import build_scorecards
+from reputation.scorecards.content import build_scorecards
 from reputation.scorecards.render import write_scorecards
 
 CHROMIUM = "/usr/bin/chromium"

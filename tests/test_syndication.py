@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from conftest import Builder
+
 from reputation.rollups.syndication import Candidate, find_duplicates, normalise, shingle_keys
 
 TEXT = (
@@ -83,9 +85,7 @@ def test_candidate_query_keeps_exactly_the_reviews_close_in_time() -> None:
     from reputation.rollups.syndication import WINDOW_DAYS, candidate_reviews
     from storage.database import connect
 
-    db = connect(":memory:")
-    db.table("brands").insert({"id": "shop", "name": "Shop"})
-    db.table("sources").insert({"id": "s", "brand_id": "shop", "url": "http://127.0.0.1/shop"})
+    make = Builder(connect(":memory:")).brand("shop")
     start = date(2024, 1, 1)
     # author -> published dates: gaps on both sides of the window, a run of close ones,
     # an undated review (falls back to first_seen), an impossible date and a lone review
@@ -103,14 +103,13 @@ def test_candidate_query_keeps_exactly_the_reviews_close_in_time() -> None:
                 day if isinstance(day, str) or day is None else (start + timedelta(days=day)).isoformat()
             )
             rows.append({
-                "id": f"{author}{k}", "source_id": "s", "brand_id": "shop", "author_hash": author,
-                "body": f"text {author} {k}", "body_hash": f"{author}{k}", "published_at": published,
-                "date_precision": "missing" if published is None else "exact",
-                "first_seen": "2024-01-10T00:00:00+00:00", "last_seen": "2024-01-10T00:00:00+00:00",
+                "id": f"{author}{k}", "author_hash": author, "published_at": published,
+                "first_seen": "2024-01-10T08:00:00+00:00",
             })  # fmt: skip
-    db.table("reviews").insert_all(rows)
+            make.review("shop", published, review_id=f"{author}{k}", author=author, body=f"text {author} {k}",
+                        precision="missing" if published is None else "exact", seen="2024-01-10", model=None)
     scope = "r.first_seen < :next_day AND (r.published_at IS NULL OR r.published_at < :next_day)"
-    found = {c.id for c in candidate_reviews(db, scope, {"next_day": "2025-01-01"})}
+    found = {c.id for c in candidate_reviews(make.db, scope, {"next_day": "2025-01-01"})}
 
     def day_of(row: dict[str, Any]) -> date | None:
         try:

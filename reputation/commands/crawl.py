@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import click
 
 from crawler.launcher import CrawlError, run_crawl
+from storage.lock import writer_lock
+from storage.runlog import RunRow
 
 
 def parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -29,9 +32,9 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "none"
 
 
-def summary(run: dict[str, Any]) -> str:
+def summary(run: RunRow) -> str:
     """A few lines a person (or a cron mail) can read at a glance."""
-    detail = run.get("detail") or {}
+    detail = run["detail"]
     lines = [
         f"crawl run {run['id']}: {run['status']}",
         f"  pages {run['pages']}; reviews new {run['items_new']}, updated {run['items_updated']}, "
@@ -39,10 +42,55 @@ def summary(run: dict[str, Any]) -> str:
         f"  dropped {run['items_dropped']}: {_counts(run['dropped_by_reason'])}",
         f"  errors {run['errors']}: {_counts(run['errors_by_reason'])}",
     ]
-    skipped = detail.get("skipped") or {}
-    if skipped:
-        lines.append(f"  skipped: {_counts(skipped)}")
+    for key in ("skipped", "stopped", "counted"):
+        counts = detail.get(key) or {}
+        if counts:
+            lines.append(f"  {key}: {_counts(counts)}")
+    lines += _source_lines(detail.get("sources") or {})
+    lines += _crawl_lines(detail)
     return "\n".join(lines)
+
+
+def _crawl_lines(detail: dict[str, Any]) -> list[str]:
+    """Which kind of crawl each source got, its pages, and how it ended (crawler.removals.SourceCrawl)."""
+    crawls: dict[str, dict[str, Any]] = detail.get("crawls") or {}
+    if not crawls:
+        return []
+    lines = [
+        f"  crawls: {_counts(detail.get('crawl_kinds') or {})}; pages saved {detail.get('pages_saved', 0)}; "
+        f"reviews marked removed {detail.get('removed', 0)}, back on their listing {detail.get('restored', 0)}"
+    ]
+    for source, crawl in sorted(crawls.items()):
+        line = f"    {crawl.get('kind')} {source}: pages {crawl.get('pages', 0)}"
+        stopped = crawl.get("stopped")
+        if crawl.get("kind") == "incremental":
+            if stopped:
+                line += f", stopped early ({stopped})"
+            if crawl.get("pages_saved") is not None:
+                line += f", about {crawl['pages_saved']} pages saved"
+        elif crawl.get("complete"):
+            line += f", whole listing: marked removed {crawl.get('removed', 0)}"
+            if crawl.get("removal_skipped"):
+                line += f" (not marked: {crawl['removal_skipped']})"
+        else:
+            line += f", not the whole listing ({crawl.get('not_complete')}): none marked removed"
+        if crawl.get("restored"):
+            line += f", back on the listing {crawl['restored']}"
+        lines.append(line)
+    return lines
+
+
+def _source_lines(outcomes: dict[str, str]) -> list[str]:
+    """How many sources ended each way, then every source that brought nothing, with its reason."""
+    if not outcomes:
+        return []
+    kinds = Counter(str(outcome).partition(":")[0] for outcome in outcomes.values())
+    lines = [f"  sources {len(outcomes)}: {_counts(dict(kinds))}"]
+    for source, outcome in sorted(outcomes.items()):
+        kind, _, reason = str(outcome).partition(":")
+        if kind not in ("ok", "partial"):
+            lines.append(f"    {kind} {source}" + (f": {reason.strip()}" if reason.strip() else ""))
+    return lines
 
 
 @click.command()
@@ -50,7 +98,17 @@ def summary(run: dict[str, Any]) -> str:
     "--vendor", "vendors", multiple=True, metavar="VENDOR", help="Crawl the brands this vendor serves."
 )
 @click.option("--brand", "brands", multiple=True, metavar="BRAND", help="Crawl this brand's sources.")
-@click.option("--due-only", is_flag=True, help="Skip sources crawled within their crawl interval.")
+@click.option(
+    "--due-only",
+    is_flag=True,
+    help="Skip sources crawled within their crawl interval (within the hour for one whose last crawl was not ok).",
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Walk every listing to its end (otherwise a source crawled in full within its "
+    "full_crawl_interval_hours gets an incremental crawl: newest reviews first, up to stored ones).",
+)
 @click.option(
     "-s",
     "--set",
@@ -65,17 +123,24 @@ def crawl(
     vendors: tuple[str, ...],
     brands: tuple[str, ...],
     due_only: bool,
+    full: bool,
     settings: tuple[str, ...],
 ) -> None:
     """Crawl review sources (all of them unless --vendor / --brand pick some)."""
     overrides = parse_settings(settings)
     db_path = ctx.find_root().obj["db_path"]
     try:
-        run = run_crawl(
-            db_path, vendors=_names(vendors), brands=_names(brands), due_only=due_only, settings=overrides
-        )
+        with writer_lock(db_path, purpose="reputation crawl"):  # the crawl child inherits it
+            run = run_crawl(
+                db_path,
+                vendors=_names(vendors),
+                brands=_names(brands),
+                due_only=due_only,
+                full=full,
+                settings=overrides,
+            )
     except CrawlError as exc:
-        if exc.run is not None and exc.run.get("finished_at") and exc.run.get("status") != "running":
+        if exc.run is not None and exc.run["finished_at"] and exc.run["status"] != "running":
             click.echo(summary(exc.run), err=True)
         raise
     click.echo(summary(run))

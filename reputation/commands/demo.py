@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from reputation.demo import run_demo
+from reputation.demo_report import print_vendor_table
+from storage.lock import writer_lock
 
 
 @click.command()
@@ -17,15 +19,14 @@ from reputation.demo import run_demo
 def demo(ctx: click.Context, out_dir: str, no_score: bool) -> None:
     """Generate the demo review site, serve it on 127.0.0.1, crawl, score, roll up, write scorecards."""
     db_path = ctx.find_root().obj["db_path"]
-    result = run_demo(db_path, Path(out_dir), score=not no_score, rollup=not no_score,
-                      scorecards=not no_score, say=click.echo)
+    with writer_lock(db_path, purpose="reputation demo"):
+        result = run_demo(db_path, Path(out_dir), score=not no_score, rollup=not no_score,
+                          scorecards=not no_score, say=click.echo)
     if result.rollup is not None:
-        from reputation.demo_report import print_vendor_table
-
         print_vendor_table(db_path)
     if result.scorecards:
         click.echo(f"scorecards: {len(result.scorecards)} files in {Path(out_dir) / 'scorecards'}")
     click.echo("\nOpen the results:")
     click.echo(f"  sqlite3 {db_path} 'SELECT * FROM latest_vendor_reputation'")
-    click.echo(f"  datasette {db_path} -m datasets/datasette-metadata.yaml")
+    click.echo(f"  datasette {db_path} -m {result.metadata}")
     click.echo(f"  python -c \"from reputation.api import vendor_table; print(vendor_table('{db_path}'))\"")

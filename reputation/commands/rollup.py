@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import click
 
-from reputation.commands.common import open_db
+from reputation.commands.common import check_as_of, open_db
+from reputation.rollups.build import DEFAULT_HALF_LIFE_DAYS, DEFAULT_PRIOR_STRENGTH, build_rollups
+from storage.lock import writer_lock
 
 
 @click.command()
@@ -47,17 +49,16 @@ def rollup(
     prior_strength: float | None,
 ) -> None:
     """Rebuild the roll-up tables in one transaction; running it twice gives the same rows."""
-    from reputation.rollups.build import DEFAULT_HALF_LIFE_DAYS, DEFAULT_PRIOR_STRENGTH, build_rollups
-
-    db = open_db(ctx)
-    day: date | None = as_of.date() if as_of else None
-    summary = build_rollups(
-        db,
-        as_of=day,
-        model_id=model_id,
-        half_life_days=half_life_days if half_life_days is not None else DEFAULT_HALF_LIFE_DAYS,
-        prior_strength=prior_strength if prior_strength is not None else DEFAULT_PRIOR_STRENGTH,
-    )
+    day = check_as_of(as_of)
+    with writer_lock(ctx.find_root().obj["db_path"], purpose="reputation rollup"):
+        db = open_db(ctx)
+        summary = build_rollups(
+            db,
+            as_of=day,
+            model_id=model_id,
+            half_life_days=half_life_days if half_life_days is not None else DEFAULT_HALF_LIFE_DAYS,
+            prior_strength=prior_strength if prior_strength is not None else DEFAULT_PRIOR_STRENGTH,
+        )
     click.echo(f"roll-ups as of {summary.as_of} with model {summary.model_id} @ {summary.model_revision}")
     click.echo(
         f"{summary.n_reviews} reviews ({summary.n_duplicates} copies, {summary.n_non_english} not English, "

@@ -15,7 +15,7 @@ from reputation.scheduler import run_scheduled
     "lock_path",
     default=None,
     type=click.Path(dir_okay=False),
-    help="Lock file (default: the database path + '.lock').",
+    help="Lock file (default: the database path + '.lock', the lock every writing command takes).",
 )
 @click.pass_context
 def run(ctx: click.Context, model: str | None, skip_crawl: bool, lock_path: str | None) -> None:

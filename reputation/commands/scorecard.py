@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from reputation.commands.common import open_db
-from reputation.scorecards.data import build_scorecards
+from reputation.scorecards.content import build_scorecards
 from reputation.scorecards.render import FORMATS, write_scorecards
 
 

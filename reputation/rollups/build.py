@@ -32,7 +32,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,7 @@ from reputation.rollups.attribution import (
     SWITCH_MAX_GAP_DAYS,
     SWITCH_WINDOW_DAYS,
     UNDATED,
+    Engagement,
     Switch,
     attribution_periods,
     find_switches,
@@ -51,7 +52,7 @@ from reputation.rollups.attribution import (
     vendor_brands,
 )
 from reputation.rollups.statistics import Group, Moments, bayesian_average, brand_weights, merge_balanced
-from reputation.rollups.syndication import candidate_reviews, find_duplicates
+from reputation.rollups.syndication import candidate_reviews, find_duplicates, frozen_duplicates
 from reputation.rollups.views import AGGREGATE_SQL, DAILY_SQL, SCOPE_SQL, TABLES, WINDOW_SQL, create_tables
 from storage.database import transaction, utcnow
 from storage.errors import NotFoundError, ReputationError
@@ -138,6 +139,30 @@ def choose_model(db: sqlite_utils.Database, model_id: str | None) -> tuple[str, 
     raise RollupError("no review has a sentiment score yet; run `reputation score` first")
 
 
+@dataclass
+class Aggregates:
+    """Pass 2's weighted groups: per brand, per vendor and brand, per vendor-month and brand."""
+
+    brands: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
+    vendor_parts: dict[str, dict[str, Group]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Group))
+    )
+    month_parts: dict[tuple[str, str], dict[str, Group]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Group))
+    )
+
+
+@dataclass
+class RollupRows:
+    """Every row the rebuild writes, by table, plus the pooled priors recorded in rollup_meta."""
+
+    brands: list[dict[str, Any]]
+    vendors: list[dict[str, Any]]
+    monthly: list[dict[str, Any]]
+    switches: list[dict[str, Any]]
+    meta: dict[str, str]
+
+
 def build_rollups(
     db: sqlite_utils.Database,
     *,
@@ -148,94 +173,138 @@ def build_rollups(
 ) -> RollupSummary:
     """Rebuild every roll-up table as it would have been computed on ``as_of`` (default today, UTC)."""
     started = time.perf_counter()
+    as_of = as_of or datetime.now(UTC).date()
+    params = _query_params(as_of, half_life_days, prior_strength)
+    _ensure_pow(db)
+    with transaction(db):
+        engagements = _load(db, as_of, model_id, params)
+        aggregates = _aggregate(db, params)
+        # switch rows read pass 1's daily sums, so they are taken before the temp table goes
+        switch_rows = [_switch_row(db, s) for s in find_switches(engagements, SWITCH_MAX_GAP_DAYS)]
+        db.conn.execute("DROP TABLE temp.rollup_daily")
+        rows = _rollup_rows(db, aggregates, engagements, switch_rows, params, prior_strength)
+        _write(db, rows)
+    views.ensure_search(db)
+    return _summary(as_of, params, aggregates, rows, time.perf_counter() - started)
+
+
+def _query_params(as_of: date, half_life_days: float, prior_strength: float) -> dict[str, Any]:
+    """The options checked, as the named parameters of the roll-up queries."""
     if not half_life_days > 0:
         raise RollupError(f"half-life must be a positive number of days, got {half_life_days}")
     if not prior_strength >= 0:
         raise RollupError(f"prior strength must be zero or more pseudo-reviews, got {prior_strength}")
-    as_of = as_of or datetime.now(UTC).date()
-    params: dict[str, Any] = {
+    return {
         "as_of": as_of.isoformat(),
         "next_day": (as_of + timedelta(days=1)).isoformat(),
         "half_life": float(half_life_days),
         "cs_threshold": CS_RELEVANCE_THRESHOLD,
     }
-    _ensure_pow(db)
-    with transaction(db):
-        _check_scope(db, as_of, params)
-        params["model_id"], params["model_revision"] = choose_model(db, model_id)
-        engagements = load_engagements(db, as_of)
-        create_tables(db)
-        duplicates = find_duplicates(candidate_reviews(db, SCOPE_SQL, params))
-        db.conn.executemany(
-            "INSERT INTO review_duplicates VALUES (?, ?, ?)",
-            [(d.review_id, d.original_id, d.similarity) for d in duplicates],
-        )
-        db.conn.executemany(
-            "INSERT INTO attribution_periods VALUES (?, ?, ?, ?, ?)",
-            [
-                (p.brand_id, p.vendor_id, p.start_date, p.end_date, p.weight)
-                for p in attribution_periods(engagements)
-            ],
-        )
-        db.conn.execute("DROP TABLE IF EXISTS temp.rollup_daily")
-        db.conn.execute(f"CREATE TEMP TABLE rollup_daily AS {DAILY_SQL}", params)
-        cursor = db.conn.execute(AGGREGATE_SQL, params)
-        names = [c[0] for c in cursor.description]
-        brands: dict[str, Group] = defaultdict(Group)
-        vendor_parts: dict[str, dict[str, Group]] = defaultdict(lambda: defaultdict(Group))
-        month_parts: dict[tuple[str, str], dict[str, Group]] = defaultdict(lambda: defaultdict(Group))
-        for values in cursor:
-            row = dict(zip(names, values, strict=True))
-            brands[row["brand_id"]].add(Group.from_row(row, brand_level=True))
-            if row["vendor_id"] is not None:
-                part = Group.from_row(row, brand_level=False)
-                vendor_parts[row["vendor_id"]][row["brand_id"]].add(part)
-                if row["month"] is not None:
-                    month_parts[(row["vendor_id"], row["month"])][row["brand_id"]].add(part)
-        switch_rows = [_switch_row(db, s) for s in find_switches(engagements, SWITCH_MAX_GAP_DAYS)]
-        db.conn.execute("DROP TABLE temp.rollup_daily")
 
-        served = vendor_brands(engagements)
-        shared = multi_vendor_brands(engagements)
-        brand_prior = _pooled_cs(brands.values())
-        vendor_prior = _pooled_cs(g for parts in vendor_parts.values() for g in parts.values())
-        brand_rows = _brand_rows(
-            db, brands, engagements_by_brand=_count_vendors(served), prior=brand_prior, k=prior_strength
-        )
-        vendor_rows = _vendor_rows(
-            db, vendor_parts, brands, served, shared, prior=vendor_prior, k=prior_strength
-        )
-        monthly_rows = [
-            {"vendor_id": vendor, "month": month, **_monthly_values(merge_balanced(parts.values()))}
-            for (vendor, month), parts in sorted(month_parts.items())
-        ]
-        meta = {
-            "as_of": as_of.isoformat(),
-            "model_id": params["model_id"],
-            "model_revision": params["model_revision"],
-            "built_at": utcnow(),
-            "prior_strength": repr(float(prior_strength)),
-            "half_life_days": repr(float(half_life_days)),
-            "cs_relevance_threshold": repr(CS_RELEVANCE_THRESHOLD),
-            "prior_cs_score_vendors": repr(vendor_prior),
-            "prior_cs_score_brands": repr(brand_prior),
-            "brand_balance": "sqrt",
-            "switch_window_days": str(SWITCH_WINDOW_DAYS),
-            "switch_max_gap_days": str(SWITCH_MAX_GAP_DAYS),
-            "undated_period_key": UNDATED,
-        }
-        for table, rows in (
-            ("brand_reputation", brand_rows),
-            ("vendor_reputation", vendor_rows),
-            ("vendor_monthly", monthly_rows),
-            ("vendor_switches", switch_rows),
-            ("rollup_meta", [{"key": k, "value": v} for k, v in meta.items()]),
-        ):
-            _insert(db, table, rows)
-        views.create_views(db)
-    views.ensure_search(db)
+
+def _load(
+    db: sqlite_utils.Database, as_of: date, model_id: str | None, params: dict[str, Any]
+) -> list[Engagement]:
+    """Check there is work, pick the model, and lay down the inputs of the two passes.
+
+    Re-creates the roll-up tables, fills review_duplicates and attribution_periods, and builds
+    pass 1's daily sums in ``temp.rollup_daily``; returns the engagements known on ``as_of``.
+    """
+    _check_scope(db, as_of, params)
+    params["model_id"], params["model_revision"] = choose_model(db, model_id)
+    engagements = load_engagements(db, as_of)
+    create_tables(db)
+    duplicates = find_duplicates(candidate_reviews(db, SCOPE_SQL, params))
+    found = {d.review_id for d in duplicates}
+    duplicates += [d for d in frozen_duplicates(db, SCOPE_SQL, params) if d.review_id not in found]
+    db.conn.executemany(
+        "INSERT INTO review_duplicates VALUES (?, ?, ?)",
+        [(d.review_id, d.original_id, d.similarity) for d in duplicates],
+    )
+    db.conn.executemany(
+        "INSERT INTO attribution_periods VALUES (?, ?, ?, ?, ?)",
+        [(p.brand_id, p.vendor_id, p.start_date, p.end_date, p.weight) for p in attribution_periods(engagements, as_of)],
+    )
+    db.conn.execute("DROP TABLE IF EXISTS temp.rollup_daily")
+    db.conn.execute(f"CREATE TEMP TABLE rollup_daily AS {DAILY_SQL}", params)
+    return engagements
+
+
+def _aggregate(db: sqlite_utils.Database, params: dict[str, Any]) -> Aggregates:
+    """Pass 2: the weighted (brand, vendor, month) sums merged into groups per published slice."""
+    cursor = db.conn.execute(AGGREGATE_SQL, params)
+    names = [c[0] for c in cursor.description]
+    out = Aggregates()
+    for values in cursor:
+        row = dict(zip(names, values, strict=True))
+        out.brands[row["brand_id"]].add(Group.from_row(row, brand_level=True))
+        if row["vendor_id"] is not None:
+            part = Group.from_row(row, brand_level=False)
+            out.vendor_parts[row["vendor_id"]][row["brand_id"]].add(part)
+            if row["month"] is not None:
+                out.month_parts[(row["vendor_id"], row["month"])][row["brand_id"]].add(part)
+    return out
+
+
+def _rollup_rows(
+    db: sqlite_utils.Database,
+    aggregates: Aggregates,
+    engagements: list[Engagement],
+    switch_rows: list[dict[str, Any]],
+    params: dict[str, Any],
+    prior_strength: float,
+) -> RollupRows:
+    """The published rows: metrics with intervals, shrinkage toward the pooled priors, ranks."""
+    served = vendor_brands(engagements)
+    shared = multi_vendor_brands(engagements)
+    brand_prior = _pooled_cs(aggregates.brands.values())
+    vendor_prior = _pooled_cs(g for parts in aggregates.vendor_parts.values() for g in parts.values())
+    brand_rows = _brand_rows(
+        db, aggregates.brands, engagements_by_brand=_count_vendors(served), prior=brand_prior, k=prior_strength
+    )
+    vendor_rows = _vendor_rows(
+        db, aggregates.vendor_parts, aggregates.brands, served, shared, prior=vendor_prior, k=prior_strength
+    )
+    monthly_rows = [
+        {"vendor_id": vendor, "month": month, **_monthly_values(merge_balanced(parts.values()))}
+        for (vendor, month), parts in sorted(aggregates.month_parts.items())
+    ]
+    meta = {
+        "as_of": params["as_of"],
+        "model_id": params["model_id"],
+        "model_revision": params["model_revision"],
+        "built_at": utcnow(),
+        "prior_strength": repr(float(prior_strength)),
+        "half_life_days": repr(params["half_life"]),
+        "cs_relevance_threshold": repr(CS_RELEVANCE_THRESHOLD),
+        "prior_cs_score_vendors": repr(vendor_prior),
+        "prior_cs_score_brands": repr(brand_prior),
+        "brand_balance": "sqrt",
+        "switch_window_days": str(SWITCH_WINDOW_DAYS),
+        "switch_max_gap_days": str(SWITCH_MAX_GAP_DAYS),
+        "undated_period_key": UNDATED,
+    }
+    return RollupRows(brand_rows, vendor_rows, monthly_rows, switch_rows, meta)
+
+
+def _write(db: sqlite_utils.Database, rows: RollupRows) -> None:
+    """Insert every table's rows and re-create the views (inside the rebuild's transaction)."""
+    for table, table_rows in (
+        ("brand_reputation", rows.brands),
+        ("vendor_reputation", rows.vendors),
+        ("vendor_monthly", rows.monthly),
+        ("vendor_switches", rows.switches),
+        ("rollup_meta", [{"key": k, "value": v} for k, v in rows.meta.items()]),
+    ):
+        _insert(db, table, table_rows)
+    views.create_views(db)
+
+
+def _summary(
+    as_of: date, params: dict[str, Any], aggregates: Aggregates, rows: RollupRows, seconds: float
+) -> RollupSummary:
     totals = Group()
-    for group in brands.values():
+    for group in aggregates.brands.values():
         totals.add(group)
     return RollupSummary(
         as_of=as_of,
@@ -245,11 +314,11 @@ def build_rollups(
         n_duplicates=_count(totals.counts["duplicates"]),
         n_non_english=_count(totals.counts["non_english"]),
         n_undated=_count(totals.counts["undated"]),
-        n_brands=len(brand_rows),
-        n_vendors=len(vendor_rows),
-        n_vendors_ranked=sum(1 for r in vendor_rows if r["shrunk_score"] is not None),
-        n_switches=len(switch_rows),
-        seconds=time.perf_counter() - started,
+        n_brands=len(rows.brands),
+        n_vendors=len(rows.vendors),
+        n_vendors_ranked=sum(1 for r in rows.vendors if r["shrunk_score"] is not None),
+        n_switches=len(rows.switches),
+        seconds=seconds,
     )
 
 

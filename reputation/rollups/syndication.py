@@ -197,3 +197,18 @@ def _close_in_time(group: list[Candidate]) -> Iterator[Candidate]:
         after = i + 1 < len(group) and (group[i + 1].day - c.day).days <= WINDOW_DAYS
         if before or after:
             yield c
+
+
+def frozen_duplicates(db: sqlite_utils.Database, scope_sql: str, params: dict[str, Any]) -> list[Duplicate]:
+    """Copy links saved by ``reputation purge`` (the purge erases the author hash they were found by).
+
+    Only links whose two reviews are both in scope count, as for links found afresh.
+    """
+    original_scope = scope_sql.replace("r.", "o.")
+    rows = db.execute(
+        "SELECT p.review_id, p.original_id, p.similarity FROM purged_review_copies p "
+        "JOIN reviews r ON r.id = p.review_id JOIN reviews o ON o.id = p.original_id "
+        f"WHERE {scope_sql} AND {original_scope} ORDER BY p.review_id",
+        params,
+    )
+    return [Duplicate(review_id, original_id, similarity) for review_id, original_id, similarity in rows]

@@ -8,9 +8,12 @@ are documented in reputation/rollups/datasette-metadata.yaml.
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlite_utils
 
 from reputation.rollups.attribution import UNDATED
+from storage.errors import ReputationError
 
 # Reviews in scope on as_of: first seen by then and not published after it.
 SCOPE_SQL = "r.first_seen < :next_day AND (r.published_at IS NULL OR r.published_at < :next_day)"
@@ -241,6 +244,36 @@ VIEWS: dict[str, str] = {
                OR substr(r.published_at, 1, 10) <= (SELECT value FROM rollup_meta WHERE key = 'as_of'))
     """,
 }
+
+
+# The tables readers use (reputation.api loads them all); the rest are the rebuild's working data.
+PUBLISHED_TABLES = ("rollup_meta", "brand_reputation", "vendor_reputation", "vendor_monthly", "vendor_switches")
+
+
+class RollupsMissingError(ReputationError):
+    """The database has no roll-ups yet, so there is nothing to read or report."""
+
+
+def missing_rollups(conn: sqlite3.Connection) -> list[str]:
+    """The roll-up tables and views absent from the database; [] once `reputation rollup` has run.
+
+    The rebuild writes every table, the views and rollup_meta in one transaction, so an empty
+    list means a complete set from one build (an empty rollup_meta counts as missing).
+    """
+    present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    missing = [name for name in (*TABLES, *VIEWS) if name not in present]
+    if not missing and conn.execute("SELECT 1 FROM rollup_meta LIMIT 1").fetchone() is None:
+        missing.append("rollup_meta rows")
+    return missing
+
+
+def require_rollups(conn: sqlite3.Connection, where: str = "this database") -> None:
+    """Raise RollupsMissingError, naming what is missing and the command to run, unless roll-ups exist."""
+    missing = missing_rollups(conn)
+    if missing:
+        raise RollupsMissingError(
+            f"{where} has no roll-ups ({', '.join(missing)} missing); run `reputation rollup` first"
+        )
 
 
 def create_tables(db: sqlite_utils.Database) -> None:

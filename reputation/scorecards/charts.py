@@ -18,6 +18,8 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from reputation.scorecards.content import MonthlyPoint
+
 MONTH = re.compile(r"^\d{4}-\d{2}$")
 LINE_COLOUR = "#1f5f99"
 BAND_COLOUR = "#9ec3e6"
@@ -28,7 +30,7 @@ def _nan(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _figure(monthly: Sequence[dict[str, Any]]) -> Figure | None:
+def _figure(monthly: Sequence[MonthlyPoint]) -> Figure | None:
     """The chart, or None when no month has a customer-service score to draw."""
     months = [m for m in monthly if MONTH.match(str(m.get("month", "")))]
     if not any(m.get("cs_score") is not None for m in months):
@@ -68,7 +70,7 @@ def _figure(monthly: Sequence[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def trend_svg(monthly: Sequence[dict[str, Any]]) -> str | None:
+def trend_svg(monthly: Sequence[MonthlyPoint]) -> str | None:
     """Inline SVG markup (no XML prolog) of the trend chart; None when there is nothing to draw."""
     fig = _figure(monthly)
     if fig is None:
@@ -81,7 +83,7 @@ def trend_svg(monthly: Sequence[dict[str, Any]]) -> str | None:
     return svg[svg.index("<svg"):]
 
 
-def trend_png(monthly: Sequence[dict[str, Any]], path: Path) -> bool:
+def trend_png(monthly: Sequence[MonthlyPoint], path: Path) -> bool:
     """Write the chart as PNG; False (nothing written) when there is nothing to draw."""
     fig = _figure(monthly)
     if fig is None:

@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from reputation.scorecards.charts import trend_png, trend_svg
-from reputation.scorecards.data import METRICS
+from reputation.scorecards.content import METRICS, Scorecard
 from storage.errors import ReputationError
 
 FORMATS = ("html", "csv", "json")
@@ -74,14 +74,14 @@ def _environment() -> Environment:
     return env
 
 
-def render_html(card: dict[str, Any]) -> str:
+def render_html(card: Scorecard) -> str:
     """The scorecard page; the chart is matplotlib's SVG of numbers only, so it is inlined as is."""
     svg = trend_svg(card["monthly"])
     template = _environment().get_template("scorecard.html")
     return template.render(card=card, chart_svg=Markup(svg) if svg else None)
 
 
-def render_json(card: dict[str, Any]) -> str:
+def render_json(card: Scorecard) -> str:
     return json.dumps(card, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
@@ -99,7 +99,7 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def render_csv(cards: Iterable[dict[str, Any]]) -> str:
+def render_csv(cards: Iterable[Scorecard]) -> str:
     """One row per vendor with the headline metrics; empty cells where a vendor has no score."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=csv_columns(), lineterminator="\n")
@@ -157,7 +157,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def write_scorecards(
-    cards: Sequence[dict[str, Any]],
+    cards: Sequence[Scorecard],
     out_dir: str | os.PathLike[str],
     formats: Iterable[str] = ("html",),
     *,

@@ -1,8 +1,10 @@
 """Vendor scorecards: everything one vendor's report shows, read from the roll-up tables.
 
-A scorecard is a plain dict shaped by the versioned JSON schema in
-reputation/scorecards/scorecard.schema.json, so the JSON output, the CSV row and the HTML page
-all come from one structure. Nothing here renders; see scorecard_render.py.
+A scorecard is a :class:`Scorecard`, a typed dict shaped by the versioned JSON schema
+(scorecard.schema.json beside this file, read with :func:`scorecard_schema`), so the JSON
+output, the CSV row and the HTML page all come from one structure. Typed dicts rather than
+dataclasses because the document is written as JSON exactly as built, key order included.
+Nothing here renders; see render.py.
 """
 
 from __future__ import annotations
@@ -11,24 +13,149 @@ import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from importlib import resources
+from typing import Any, Literal, TypedDict
 
 import sqlite_utils
 
 from reputation.rollups.build import CS_RELEVANCE_THRESHOLD
+from reputation.rollups.views import RollupsMissingError, require_rollups
 from storage.database import utcnow
-from storage.errors import NotFoundError, ReputationError
+from storage.errors import NotFoundError
+
+__all__ = ["RollupsMissingError", "Scorecard", "build_scorecards", "scorecard_schema"]
 
 SCHEMA_VERSION = "1.0"
+SCHEMA_FILE = "scorecard.schema.json"  # package data of reputation.scorecards
 EXCERPTS_PER_SIDE = 3
 EXCERPT_MAX_CHARS = 400
-REQUIRED_TABLES = ("rollup_meta", "vendor_reputation")
 # The roll-ups' view of which reviews count for which vendor (copies and out-of-scope excluded).
 ATTRIBUTION_VIEW = "vendor_review_attribution"
 
 
-class RollupsMissingError(ReputationError):
-    """The database has no roll-ups yet, so there is nothing to report."""
+class RollupInfo(TypedDict):
+    """Provenance: the rollup_meta the scorecard was read from."""
+
+    as_of: str | None
+    built_at: str | None
+    model_id: str | None
+    model_revision: str | None
+
+
+class VendorInfo(TypedDict):
+    id: str
+    name: str
+    website: str | None
+
+
+class Rank(TypedDict):
+    position: int | None  # None: unranked (no shrunk score)
+    of: int
+
+
+class Metric(TypedDict):
+    """One headline metric: value, 95% interval, n and the comparison with the vendors' median."""
+
+    label: str
+    value: float | None
+    low: float | None
+    high: float | None
+    n: int
+    median_all_vendors: float | None
+    vs_median: float | None
+
+
+class BrandShare(TypedDict):
+    brand_id: str
+    brand_name: str
+    n: int
+    n_cs: int
+    weight: float | None
+
+
+class MonthlyPoint(TypedDict):
+    month: str
+    n_reviews: int
+    n_cs: int
+    cs_score: float | None
+    cs_score_low: float | None
+    cs_score_high: float | None
+    mean_score: float | None
+    mean_score_low: float | None
+    mean_score_high: float | None
+    share_positive: float | None
+    share_positive_low: float | None
+    share_positive_high: float | None
+    share_negative: float | None
+    share_negative_low: float | None
+    share_negative_high: float | None
+
+
+class SwitchInfo(TypedDict):
+    """A vendor switch at a client brand, seen from this vendor ('in': to it, 'out': away)."""
+
+    direction: Literal["in", "out"]
+    brand_id: str
+    brand_name: str
+    from_vendor_id: str | None
+    from_vendor_name: str | None
+    to_vendor_id: str | None
+    to_vendor_name: str | None
+    from_end_date: str | None
+    switch_date: str | None
+    window_days: int
+    n_cs_before: int
+    cs_before: float | None
+    n_cs_after: int
+    cs_after: float | None
+    n_other_before: int
+    other_before: float | None
+    n_other_after: int
+    other_after: float | None
+    cs_change: float | None
+    other_change: float | None
+    did: float | None
+
+
+class Excerpt(TypedDict):
+    review_id: str
+    brand_id: str
+    brand_name: str
+    published_at: str | None
+    cs_score: float | None
+    title: str | None
+    text: str
+    url: str | None
+
+
+class Excerpts(TypedDict):
+    worst: list[Excerpt]
+    best: list[Excerpt]
+
+
+class Scorecard(TypedDict):
+    """One vendor's scorecard; the JSON document is this, as is."""
+
+    schema_version: str
+    generated_at: str
+    rollup: RollupInfo
+    vendor: VendorInfo
+    status: Literal["ok", "no_attributable_reviews"]
+    n_reviews: int
+    n_brands: int
+    rank: Rank
+    metrics: dict[str, Metric]  # keyed by MetricSpec.key, in METRICS order
+    brands: list[BrandShare]
+    monthly: list[MonthlyPoint]
+    switches: list[SwitchInfo]
+    excerpts: Excerpts
+
+
+def scorecard_schema() -> dict[str, Any]:
+    """The JSON schema scorecards follow, read from the installed package."""
+    text = resources.files("reputation.scorecards").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @dataclass(frozen=True)
@@ -47,17 +174,6 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("overall_sentiment", "Overall sentiment", "mean_score", "n_scored"),
     MetricSpec("share_positive", "Share positive", "share_positive", "n_scored"),
     MetricSpec("share_negative", "Share negative", "share_negative", "n_scored"),
-)
-
-MONTHLY_FIELDS = (
-    "n_reviews", "n_cs", "cs_score", "cs_score_low", "cs_score_high",
-    "mean_score", "mean_score_low", "mean_score_high",
-    "share_positive", "share_positive_low", "share_positive_high",
-    "share_negative", "share_negative_low", "share_negative_high",
-)
-SWITCH_FIELDS = (
-    "from_end_date", "switch_date", "window_days", "n_cs_before", "cs_before", "n_cs_after", "cs_after",
-    "n_other_before", "other_before", "n_other_after", "other_after", "cs_change", "other_change", "did",
 )
 
 
@@ -90,13 +206,7 @@ def _rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any] | dict[str,
 
 def check_rollups(db: sqlite_utils.Database) -> dict[str, str]:
     """The roll-up metadata; raises with the command to run when roll-ups are missing."""
-    present = set(db.table_names()) | set(db.view_names())
-    missing = [t for t in (*REQUIRED_TABLES, ATTRIBUTION_VIEW) if t not in present]
-    if missing or not db.execute("SELECT 1 FROM vendor_reputation LIMIT 1").fetchone():
-        raise RollupsMissingError(
-            "no roll-ups in this database (missing or empty: "
-            f"{', '.join(missing) or 'vendor_reputation'}); run `reputation rollup` first"
-        )
+    require_rollups(db.conn)
     return {str(k): str(v) for k, v in db.execute("SELECT key, value FROM rollup_meta").fetchall()}
 
 
@@ -125,7 +235,7 @@ def resolve_vendors(db: sqlite_utils.Database, vendor_ids: list[str] | None) -> 
     return list(dict.fromkeys(vendor_ids))
 
 
-def _metric(row: dict[str, Any], spec: MetricSpec, median: float | None) -> dict[str, Any]:
+def _metric(row: dict[str, Any], spec: MetricSpec, median: float | None) -> Metric:
     value = _num(row.get(spec.column))
     return {
         "label": spec.label,
@@ -153,7 +263,7 @@ def _rank(row: dict[str, Any]) -> int | None:
     return int(row["rank"])
 
 
-def _brands(row: dict[str, Any]) -> list[dict[str, Any]]:
+def _brands(row: dict[str, Any]) -> list[BrandShare]:
     raw = row.get("brands")
     items = json.loads(raw) if isinstance(raw, str) and raw else (raw or [])
     return [
@@ -168,26 +278,36 @@ def _brands(row: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _monthly(db: sqlite_utils.Database, vendor_id: str) -> list[dict[str, Any]]:
-    if "vendor_monthly" not in db.table_names():
-        return []
-    out = []
+def _interval(row: dict[str, Any], column: str) -> tuple[float | None, float | None]:
+    return _bounded(row.get(f"{column}_low"), column), _bounded(row.get(f"{column}_high"), column)
+
+
+def _monthly(db: sqlite_utils.Database, vendor_id: str) -> list[MonthlyPoint]:
+    out: list[MonthlyPoint] = []
     for r in _rows(db, "SELECT * FROM vendor_monthly WHERE vendor_id = ? ORDER BY month", (vendor_id,)):
-        entry: dict[str, Any] = {"month": str(r["month"])}
-        for name in MONTHLY_FIELDS:
-            if name.startswith("n_"):
-                entry[name] = _int(r.get(name))
-            elif name.endswith(("_low", "_high")):
-                entry[name] = _bounded(r.get(name), name)
-            else:
-                entry[name] = _num(r.get(name))
-        out.append(entry)
+        cs_low, cs_high = _interval(r, "cs_score")
+        mean_low, mean_high = _interval(r, "mean_score")
+        pos_low, pos_high = _interval(r, "share_positive")
+        neg_low, neg_high = _interval(r, "share_negative")
+        out.append({
+            "month": str(r["month"]),
+            "n_reviews": _int(r.get("n_reviews")),
+            "n_cs": _int(r.get("n_cs")),
+            "cs_score": _num(r.get("cs_score")), "cs_score_low": cs_low, "cs_score_high": cs_high,
+            "mean_score": _num(r.get("mean_score")), "mean_score_low": mean_low, "mean_score_high": mean_high,
+            "share_positive": _num(r.get("share_positive")),
+            "share_positive_low": pos_low, "share_positive_high": pos_high,
+            "share_negative": _num(r.get("share_negative")),
+            "share_negative_low": neg_low, "share_negative_high": neg_high,
+        })
     return out
 
 
-def _switches(db: sqlite_utils.Database, vendor_id: str) -> list[dict[str, Any]]:
-    if "vendor_switches" not in db.table_names():
-        return []
+def _date(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _switches(db: sqlite_utils.Database, vendor_id: str) -> list[SwitchInfo]:
     sql = """
         SELECT s.*, b.name AS brand_name, fv.name AS from_vendor_name, tv.name AS to_vendor_name
         FROM vendor_switches s
@@ -197,9 +317,8 @@ def _switches(db: sqlite_utils.Database, vendor_id: str) -> list[dict[str, Any]]
         WHERE s.from_vendor_id = :v OR s.to_vendor_id = :v
         ORDER BY s.switch_date, s.brand_id
     """
-    out = []
-    for r in _rows(db, sql, {"v": vendor_id}):
-        entry: dict[str, Any] = {
+    return [
+        {
             "direction": "in" if r["to_vendor_id"] == vendor_id else "out",
             "brand_id": str(r["brand_id"]),
             "brand_name": str(r.get("brand_name") or r["brand_id"]),
@@ -207,17 +326,23 @@ def _switches(db: sqlite_utils.Database, vendor_id: str) -> list[dict[str, Any]]
             "from_vendor_name": r.get("from_vendor_name"),
             "to_vendor_id": r.get("to_vendor_id"),
             "to_vendor_name": r.get("to_vendor_name"),
+            "from_end_date": _date(r.get("from_end_date")),
+            "switch_date": _date(r.get("switch_date")),
+            "window_days": _int(r.get("window_days")),
+            "n_cs_before": _int(r.get("n_cs_before")),
+            "cs_before": _num(r.get("cs_before")),
+            "n_cs_after": _int(r.get("n_cs_after")),
+            "cs_after": _num(r.get("cs_after")),
+            "n_other_before": _int(r.get("n_other_before")),
+            "other_before": _num(r.get("other_before")),
+            "n_other_after": _int(r.get("n_other_after")),
+            "other_after": _num(r.get("other_after")),
+            "cs_change": _num(r.get("cs_change")),
+            "other_change": _num(r.get("other_change")),
+            "did": _num(r.get("did")),
         }
-        for name in SWITCH_FIELDS:
-            value = r.get(name)
-            if name.endswith("_date"):
-                entry[name] = None if value is None else str(value)
-            elif name.startswith("n_") or name == "window_days":
-                entry[name] = _int(value)
-            else:
-                entry[name] = _num(value)
-        out.append(entry)
-    return out
+        for r in _rows(db, sql, {"v": vendor_id})
+    ]
 
 
 def _excerpt_text(cs_sentences: str | None, body: str) -> str:
@@ -236,7 +361,7 @@ def _excerpt_text(cs_sentences: str | None, body: str) -> str:
     return text
 
 
-def _excerpts(db: sqlite_utils.Database, vendor_id: str, meta: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+def _excerpts(db: sqlite_utils.Database, vendor_id: str, meta: dict[str, str]) -> Excerpts:
     """Worst and best customer-service excerpts among the reviews the roll-ups attributed to the vendor.
 
     Same inputs as the customer-service score: attributed (syndicated copies excluded),
@@ -263,7 +388,7 @@ def _excerpts(db: sqlite_utils.Database, vendor_id: str, meta: dict[str, str]) -
     params["exclude"] = json.dumps([r["review_id"] for r in worst])
     best = _rows(db, sql.format(order="DESC"), params)
 
-    def shape(r: dict[str, Any]) -> dict[str, Any]:
+    def shape(r: dict[str, Any]) -> Excerpt:
         return {
             "review_id": str(r["review_id"]),
             "brand_id": str(r["brand_id"]),
@@ -278,7 +403,7 @@ def _excerpts(db: sqlite_utils.Database, vendor_id: str, meta: dict[str, str]) -
     return {"worst": [shape(r) for r in worst], "best": [shape(r) for r in best]}
 
 
-def build_scorecards(db: sqlite_utils.Database, vendor_ids: list[str] | None = None) -> list[dict[str, Any]]:
+def build_scorecards(db: sqlite_utils.Database, vendor_ids: list[str] | None = None) -> list[Scorecard]:
     """Scorecards for the vendors asked for (all rolled-up vendors when None or empty)."""
     meta = check_rollups(db)
     wanted = resolve_vendors(db, vendor_ids)
@@ -292,7 +417,7 @@ def build_scorecards(db: sqlite_utils.Database, vendor_ids: list[str] | None = N
     # Vendors without a score are not ranked (the table puts them last); rank among those with one.
     ranked = sum(1 for r in all_rows if r.get("shrunk_score") is not None)
     generated_at = utcnow()
-    cards = []
+    cards: list[Scorecard] = []
     for vendor_id in wanted:
         row = by_id[vendor_id]
         n_reviews = _int(row.get("n_reviews"))
