@@ -4,8 +4,10 @@ Twisted's reactor cannot be restarted inside one process, so every crawl gets a 
 ``python -m scrapy crawl reviews``; that also keeps a crawl's scheduler and memory apart
 from the caller. The parent only launches and reports:
 
-- it resolves and validates the sources here (an unknown vendor or brand fails before any
-  process starts) and hands the resolved list to the child in a JSON file (crawler.sources);
+- it loads the layout files (crawler/layouts.yaml and ``REPUTATION_LAYOUTS``) and resolves and
+  validates the sources here (a missing or broken layout file, an unknown vendor or brand fails
+  before any process starts and before any run-log row is written) and hands the resolved
+  list to the child in a JSON file (crawler.sources);
 - the child alone writes its run-log row (crawler.pipelines.store, through storage.runlog) and
   writes the row's id to a file the parent named; the parent only reads the row back;
 - a child that dies leaves its row ``running``; the next run of any stage marks it
@@ -31,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from crawler.extractors.layout_config import load_layouts
 from crawler.identity import author_key
 from crawler.sources import is_due, select_sources, write_sources_file
 from storage.database import connect
@@ -38,7 +41,7 @@ from storage.errors import ReputationError
 from storage.lock import held_lock_fds
 from storage.runlog import RunRow, load_run
 
-__all__ = ["CrawlError", "crawl_command", "is_due", "run_crawl", "select_sources"]
+__all__ = ["CrawlError", "check_layouts", "crawl_command", "is_due", "run_crawl", "select_sources"]
 
 SETTINGS_MODULE = "crawler.settings"
 LOG_TAIL_CHARS = 4000
@@ -135,6 +138,15 @@ def _run_child(argv: list[str], timeout: float | None) -> tuple[int | None, str]
         return returncode, captured.read()
 
 
+def check_layouts() -> None:
+    """Load every layout file now, in the caller: raises LayoutError (one line) for one that is missing or broken.
+
+    The child would only fail on it page by page, deep in its log; the parent fails before the
+    child starts and before anything is written.
+    """
+    load_layouts()
+
+
 def _read_run_id(path: Path) -> int | None:
     try:
         return int(path.read_text(encoding="ascii").strip())
@@ -158,10 +170,12 @@ def run_crawl(
     Each source gets a full or an incremental crawl (crawler.sources.crawl_kind); ``full``
     makes every one full. The choice travels to the child in the sources file's selection.
 
-    Raises NotFoundError for an unknown vendor or brand (before anything starts) and
-    CrawlError, with the tail of the crawl log, when the child fails, times out or every
+    Raises LayoutError for a missing or broken layout file and NotFoundError for an unknown
+    vendor or brand (before anything starts), and CrawlError, with the tail of the crawl log,
+    when the child fails, times out or every
     source failed.
     """
+    check_layouts()
     path = str(Path(db_path).resolve())
     vendor_ids, brand_ids = sorted(set(vendors or ())), sorted(set(brands or ()))
     db = connect(path)

@@ -18,6 +18,7 @@ SOURCE_REVIEWS = "reputation/source_reviews/"  # + source id: reviews its pages 
 SOURCE_EMPTY = "reputation/source_empty/"  # + source id -> what its first review-less page looked like
 SOURCE_KIND = "reputation/source_kind/"  # + source id -> full or incremental (crawler.sources.crawl_kind)
 SOURCE_STOPPED = "reputation/source_stopped/"  # + source id -> first reason its walk ended before the end
+LAYOUT_ERRORS = "reputation/layout_errors/"  # + layout name -> why it could not be used (first message)
 
 # Reasons under STOPPED, SKIPPED, ERRORS and COUNTED that more than one module names.
 OUT_OF_SCOPE = "out_of_scope"
@@ -28,8 +29,14 @@ STOPPED_NO_NEW = "stopped_no_new"  # incremental: a page whose reviews are all s
 TOO_LARGE = "too_large"
 REDIRECT_LOOP = "redirect_loop"
 TOO_MANY_REDIRECTS = "too_many_redirects"
+LAYOUT_ERROR = "layout_error"  # under ERRORS: a source's layout is misconfigured (reason under LAYOUT_ERRORS)
 CHARSET_GUESSED = "charset_guessed"
 INVALID_CHARS_REPLACED = "invalid_chars_replaced"
+
+
+def texts_by_prefix(stats: dict[str, object], prefix: str) -> dict[str, str]:
+    """``{suffix: text}`` for every value under *prefix* (reasons, not counts)."""
+    return {key[len(prefix) :]: str(value) for key, value in sorted(stats.items()) if key.startswith(prefix)}
 
 
 def by_prefix(stats: dict[str, object], prefix: str) -> dict[str, int]:

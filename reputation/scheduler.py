@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import sqlite_utils
 
+from crawler.launcher import check_layouts
 from reputation import pipeline
 from storage.database import connect, utcnow
 from storage.lock import lock_file, lock_path_for
@@ -151,8 +152,12 @@ def run_scheduled(
     """Crawl (due sources only) -> score -> roll up, under the run lock; never raises for a stage failure.
 
     ``crawl_settings`` are Scrapy settings for the crawl (e.g. timeouts for a scheduler's time slot).
+    A missing or broken layout file (``REPUTATION_LAYOUTS``) raises LayoutError before the lock is
+    taken or any run-log row is written: no stage could crawl with it.
     """
     db_file = str(db_path)
+    if not skip_crawl:
+        check_layouts()
     with run_lock(lock_path or default_lock_path(db_file)):
         db = connect(db_file)
         try:

@@ -204,9 +204,13 @@ class ReviewsSpider(scrapy.Spider):
             stats.inc_value(keys.COUNTED + keys.CHARSET_GUESSED)
         try:
             result = extract_reviews(response.body, response.url, source.layout, encoding=encoding)
-        except ReputationError as exc:  # a misconfigured layout: count it, keep crawling
-            self.crawler.stats.inc_value(keys.ERRORS + "layout_error")
+        except ReputationError as exc:  # a misconfigured layout: count it and why, keep crawling
+            self.crawler.stats.inc_value(keys.ERRORS + keys.LAYOUT_ERROR)
             self.crawler.stats.inc_value(keys.SOURCE_ERRORS + source.id)
+            if not stats.get_value(keys.LAYOUT_ERRORS + source.layout):
+                stats.set_value(keys.LAYOUT_ERRORS + source.layout, str(exc))
+            if response.meta.get("page", 1) == 1:  # its listing cannot be read: failed, not "empty"
+                stats.set_value(keys.SOURCE_FAILED + source.id, keys.LAYOUT_ERROR)
             self.logger.error("%s: %s", response.url, exc)
             return
         for error in result.errors:

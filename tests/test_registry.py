@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from crawler.extractors import layout_names
@@ -294,3 +295,70 @@ def test_engagements_round_trip_as_one_type(tmp_path: Path) -> None:
         ("harbor-contact", "northwind-air", None),
         ("meridian-cx", "bluepeak-telecom", None),
     ]
+
+
+# --- sources: suggest -----------------------------------------------------------------------------
+
+SUGGEST = GOOD.replace(
+    "    name: Northwind Air\n    sources:\n      - url: http://127.0.0.1:9/trust/northwind/\n",
+    "    name: Northwind Air\n    website: https://www.northwind-air.example/about\n    sources: suggest\n",
+)
+
+
+def test_sources_suggest_loads_the_brand_without_sources() -> None:
+    assert SUGGEST != GOOD
+    registry = parse_registry(SUGGEST, "v.yaml")
+    assert registry.sources == []
+    assert [(b.id, b.website) for b in registry.suggest_sources] == [
+        ("northwind", "https://www.northwind-air.example/about")
+    ]
+    assert [b.id for b in registry.brands] == ["northwind"]
+
+
+def test_cli_load_prints_suggested_sources_as_registry_yaml(tmp_path: Path) -> None:
+    file = tmp_path / "v.yaml"
+    file.write_text(SUGGEST)
+    dbfile = tmp_path / "cli.db"
+    result = CliRunner().invoke(cli, ["--db", str(dbfile), "vendors", "load", str(file)], obj={})
+    assert result.exit_code == 0, result.output
+    assert "loaded 2 vendors, 1 brands, 2 engagements, 0 sources" in result.output
+    assert "brand northwind: 'sources: suggest' loaded no source" in result.output
+    db = connect(dbfile)
+    assert db["brands"].get("northwind")["website"] == "https://www.northwind-air.example/about"
+    assert db["sources"].count == 0
+    # the printed block, pasted in place of `sources: suggest`, is a registry the loader accepts
+    block = result.output[result.output.index("\nsources:") + 1:]
+    assert yaml.safe_load(block) == {
+        "sources": [{"url": "https://www.trustpilot.com/review/northwind-air.example", "layout": "trustpilot"}]
+    }
+    pasted = SUGGEST.replace("    sources: suggest\n", "".join(f"    {line}\n" for line in block.splitlines()))
+    loaded = parse_registry(pasted, "v.yaml")
+    assert [(s.brand_id, s.layout) for s in loaded.sources] == [("northwind", "trustpilot")]
+    assert loaded.suggest_sources == []
+    # the platforms whose pages cannot be derived are named, nothing was fetched
+    assert "yelp.com/biz/" in result.output and "Nothing was fetched" in result.output
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("    website: https://www.northwind-air.example/about\n", ""),
+         "v.yaml:9: brands[0].sources: suggest needs the brand's website"),
+        (("sources: suggest", "sources: sugest"),
+         "v.yaml:10: brands[0].sources: must be a list of sources or 'suggest', not 'sugest'"),
+        (("https://www.northwind-air.example/about", "http://127.0.0.1:8000/"),
+         "v.yaml:10: brands[0].sources: suggest needs a website with a domain name: 'http://127.0.0.1:8000/' is not a domain name"),
+    ],
+)
+def test_sources_suggest_mistakes_are_named(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
+    text = SUGGEST.replace(*change, 1)
+    assert text != SUGGEST
+    with pytest.raises(RegistryError) as info:
+        parse_registry(text, "v.yaml")
+    assert expected in str(info.value)
+    bad = tmp_path / "v.yaml"
+    bad.write_text(text)
+    dbfile = tmp_path / "cli.db"
+    result = CliRunner().invoke(cli, ["--db", str(dbfile), "vendors", "load", str(bad)], obj={})
+    assert result.exit_code == 1 and expected.replace("v.yaml", str(bad)) in result.output
+    assert not dbfile.exists()

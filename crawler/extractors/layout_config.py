@@ -139,8 +139,12 @@ def _read_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise LayoutError(f"{path}: cannot read layout file: {exc}") from exc
+    except yaml.MarkedYAMLError as exc:  # one line: where and what, not PyYAML's multi-line report
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise LayoutError(f"{where}: invalid YAML: {exc.problem or exc.context or 'unreadable'}") from exc
     except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: dates such as 0000-00-00
-        raise LayoutError(f"{path}: invalid YAML: {exc}") from exc
+        raise LayoutError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

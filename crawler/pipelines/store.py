@@ -231,6 +231,7 @@ class StorePipeline:
             "backoff_max_wait": float(stats.get("reputation/backoff/max_wait", 0.0)),
             "empty_pages": int(stats.get(keys.EMPTY_PAGES, 0)),
             "extract_errors": keys.by_prefix(stats, keys.EXTRACT_ERRORS),
+            "layout_errors": keys.texts_by_prefix(stats, keys.LAYOUT_ERRORS),  # layout -> why it failed
             "skipped": keys.by_prefix(stats, keys.SKIPPED),
             "stopped": keys.by_prefix(stats, keys.STOPPED),
             "counted": keys.by_prefix(stats, keys.COUNTED),

@@ -40,7 +40,7 @@ def summary(run: RunRow) -> str:
         f"  pages {run['pages']}; reviews new {run['items_new']}, updated {run['items_updated']}, "
         f"unchanged {run['items_unchanged']}",
         f"  dropped {run['items_dropped']}: {_counts(run['dropped_by_reason'])}",
-        f"  errors {run['errors']}: {_counts(run['errors_by_reason'])}",
+        f"  errors {run['errors']}: {_counts(run['errors_by_reason'])}{_layout_reasons(detail)}",
     ]
     for key in ("skipped", "stopped", "counted"):
         counts = detail.get(key) or {}
@@ -49,6 +49,14 @@ def summary(run: RunRow) -> str:
     lines += _source_lines(detail.get("sources") or {})
     lines += _crawl_lines(detail)
     return "\n".join(lines)
+
+
+def _layout_reasons(detail: dict[str, Any]) -> str:
+    """Why layouts failed (the crawl's run-log detail), so a layout_error count is not a riddle."""
+    reasons: dict[str, str] = detail.get("layout_errors") or {}
+    if not reasons:
+        return ""
+    return " (" + "; ".join(f"layout {name!r}: {why}" for name, why in sorted(reasons.items())) + ")"
 
 
 def _crawl_lines(detail: dict[str, Any]) -> list[str]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from crawler.extractors.platforms.urls import normalise_domain, suggest_sources
 from reputation.commands.common import open_db
+from reputation.commands.sources import suggestions_yaml
+from reputation.registry.entries import Brand
 from reputation.registry.loader import read_registry, summarize, write_registry
 from storage.database import schema_version
 from storage.lock import writer_lock
@@ -27,7 +30,11 @@ def vendors() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.pass_context
 def load(ctx: click.Context, file: str) -> None:
-    """Validate FILE and upsert it; a file with any mistake changes nothing."""
+    """Validate FILE and upsert it; a file with any mistake changes nothing.
+
+    A brand with ``sources: suggest`` gets no source: its suggested review pages are printed
+    instead, as registry YAML to check and paste (nothing is fetched).
+    """
     registry = read_registry(file)  # before opening the database: a bad file must not even create it
     with writer_lock(ctx.find_root().obj["db_path"], purpose="reputation vendors load"):
         db = open_db(ctx)
@@ -37,6 +44,18 @@ def load(ctx: click.Context, file: str) -> None:
         f"loaded {summary.vendors} vendors, {summary.brands} brands, "
         f"{summary.engagements} engagements, {summary.sources} sources from {file}"
     )
+    for brand in registry.suggest_sources:
+        click.echo()
+        click.echo(_suggestions(brand))
+
+
+def _suggestions(brand: Brand) -> str:
+    """The review pages that follow from the brand's website (the registry checked it has a domain)."""
+    assert brand.website is not None
+    domain = normalise_domain(brand.website)
+    found, needs = suggest_sources(domain)
+    note = f"# brand {brand.id}: 'sources: suggest' loaded no source; replace it with the lines you keep below."
+    return note + "\n" + suggestions_yaml(found, needs, brand.id, domain)
 
 
 @vendors.command("list")

@@ -63,7 +63,8 @@ def _resolve(ctx: click.Context, brand: str, domain: str | None, needs_domain: b
         raise BadValueError(str(exc)) from exc
 
 
-def _yaml(found: list[Suggestion], needs: list[NeedsPage], brand: str | None, domain: str | None) -> str:
+def suggestions_yaml(found: list[Suggestion], needs: list[NeedsPage], brand: str | None, domain: str | None) -> str:
+    """Suggestions as registry ``sources:`` YAML to paste (also printed by ``vendors load`` for ``sources: suggest``)."""
     subject = f"brand {brand}" if brand else f"domain {domain}"
     lines = [
         f"# Review pages for {subject}. Nothing was fetched: open each URL and keep only those",
@@ -122,5 +123,5 @@ def suggest(
         found, needs = suggest_sources(found_domain, app_ids, apple_ids, country=country, language=language)
     except ValueError as exc:
         raise BadValueError(str(exc)) from exc
-    render = _json if as_json else _yaml
+    render = _json if as_json else suggestions_yaml
     click.echo(render(found, needs, brand, found_domain))

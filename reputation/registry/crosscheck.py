@@ -32,6 +32,7 @@ def cross_check(found: Sections, problems: Problems) -> Registry:
         brands=[b.value for b in brands],
         sources=[s.value for s in sources],
         engagements=[e.value for e in engagements],
+        suggest_sources=[b.value for b in brands if b.value.id in found.suggest_sources],
     )
 
 

@@ -38,6 +38,8 @@ class Registry:
     brands: list[Brand] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     engagements: list[Engagement] = field(default_factory=list)
+    # Brands that said ``sources: suggest``: none of their sources is loaded; their website is set.
+    suggest_sources: list[Brand] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from crawler.extractors.platforms.urls import normalise_domain
 from reputation.registry.entries import Brand, Entry, Vendor, source_id
 from reputation.registry.field_checks import Fields, entries
 from reputation.registry.problems import Problems
@@ -26,6 +27,7 @@ DEFAULT_LAYOUT = "auto"
 DEFAULT_INTERVAL_HOURS = 24.0
 MAX_INTERVAL_HOURS = 24.0 * 366
 SCOPE_ALL = "all"  # the whole of the brand's customer service; other scopes name a channel
+SUGGEST = "suggest"  # ``sources: suggest``: load no source, print suggested review pages instead
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Sections:
     brands: list[Entry[Brand]] = field(default_factory=list)
     sources: list[Entry[Source]] = field(default_factory=list)
     engagements: list[Entry[Engagement]] = field(default_factory=list)
+    suggest_sources: set[str] = field(default_factory=set)  # ids of brands with ``sources: suggest``
 
 
 def check_sections(root: Located, layouts: list[str], problems: Problems) -> Sections:
@@ -51,7 +54,14 @@ def check_sections(root: Located, layouts: list[str], problems: Problems) -> Sec
     for where, item in entries(root, "brands", "", problems):
         fields = Fields(item, where, problems)
         brand = _brand(fields)
-        for s_where, s_item in entries(item, "sources", where, problems):
+        given = item.mapping.get("sources")
+        if given is not None and isinstance(given.value, str):
+            if _wants_suggestions(fields, given.value, given.line, brand) and brand is not None:
+                found.suggest_sources.add(brand.value.id)
+            listed = []
+        else:
+            listed = entries(item, "sources", where, problems)
+        for s_where, s_item in listed:
             source = _source(Fields(s_item, s_where, problems), brand.value.id if brand else None, layouts)
             if source is not None:
                 found.sources.append(source)
@@ -87,6 +97,26 @@ def _brand(fields: Fields) -> Entry[Brand] | None:
     if bid is None or name is None:
         return None
     return _entry(fields, Brand(bid, name, website))
+
+
+def _wants_suggestions(fields: Fields, value: str, line: int, brand: Entry[Brand] | None) -> bool:
+    """``sources: suggest`` on a brand whose website gives a domain to derive review pages from."""
+    where = f"{fields.where}.sources"
+    if value.strip() != SUGGEST:
+        fields.problems.add(line, where, f"must be a list of sources or {SUGGEST!r}, not {value!r}")
+        return False
+    website = fields.item.mapping.get("website")
+    if website is None or website.value in (None, ""):
+        fields.problems.add(line, where, f"{SUGGEST} needs the brand's website")
+        return False
+    if brand is None or brand.value.website is None:
+        return False  # the brand's own mistake (a bad website, a missing name) is already named
+    try:
+        normalise_domain(brand.value.website)
+    except ValueError as exc:
+        fields.problems.add(line, where, f"{SUGGEST} needs a website with a domain name: {exc}")
+        return False
+    return True
 
 
 def _source(fields: Fields, brand_id: str | None, layouts: list[str]) -> Entry[Source] | None:
