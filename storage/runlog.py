@@ -25,7 +25,7 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypedDict, cast, get_args
+from typing import Any, Literal, TypedDict, Unpack, cast, get_args
 
 import sqlite_utils
 
@@ -57,6 +57,19 @@ class RunRow(TypedDict):
     detail: dict[str, Any]
     pid: int | None  # owner process; None for rows written before migration 6
     host: str | None
+
+
+class RunCounts(TypedDict, total=False):
+    """The counts a stage may set on its row (``update_run``, ``finish_run``); None keeps a value."""
+
+    pages: int | None
+    items_new: int | None
+    items_updated: int | None
+    items_unchanged: int | None
+    dropped_by_reason: Mapping[str, int] | None
+    errors_by_reason: Mapping[str, int] | None
+    errors: int | None
+    detail: Mapping[str, Any] | None
 
 
 def this_host() -> str:
@@ -161,18 +174,7 @@ def start_run(
 
 
 def update_run(
-    db: sqlite_utils.Database,
-    run_id: int,
-    *,
-    status: RunStatus | None = None,
-    pages: int | None = None,
-    items_new: int | None = None,
-    items_updated: int | None = None,
-    items_unchanged: int | None = None,
-    dropped_by_reason: Mapping[str, int] | None = None,
-    errors_by_reason: Mapping[str, int] | None = None,
-    errors: int | None = None,
-    detail: Mapping[str, Any] | None = None,
+    db: sqlite_utils.Database, run_id: int, *, status: RunStatus | None = None, **counts: Unpack[RunCounts]
 ) -> None:
     """Set the given columns of a row; the others keep their values.
 
@@ -181,12 +183,19 @@ def update_run(
     """
     if status is not None and status not in RUN_STATUSES:
         raise ValueError(f"unknown run status {status!r}; expected one of {sorted(RUN_STATUSES)}")
+    unknown = sorted(set(counts) - RunCounts.__annotations__.keys())
+    if unknown:
+        raise TypeError(f"update_run() got unexpected keyword arguments {unknown}")
+    dropped_by_reason = counts.get("dropped_by_reason")
+    errors_by_reason = counts.get("errors_by_reason")
+    errors = counts.get("errors")
+    detail = counts.get("detail")
     values: dict[str, Any] = {
         "status": status,
-        "pages": pages,
-        "items_new": items_new,
-        "items_updated": items_updated,
-        "items_unchanged": items_unchanged,
+        "pages": counts.get("pages"),
+        "items_new": counts.get("items_new"),
+        "items_updated": counts.get("items_updated"),
+        "items_unchanged": counts.get("items_unchanged"),
     }
     if dropped_by_reason is not None:
         values["dropped_by_reason"] = _dumps(dict(dropped_by_reason))
@@ -208,20 +217,7 @@ def update_run(
             raise NotFoundError(f"no run {run_id} in the run log (crawl_runs)")
 
 
-def finish_run(
-    db: sqlite_utils.Database,
-    run_id: int,
-    status: RunStatus,
-    *,
-    pages: int | None = None,
-    items_new: int | None = None,
-    items_updated: int | None = None,
-    items_unchanged: int | None = None,
-    dropped_by_reason: Mapping[str, int] | None = None,
-    errors_by_reason: Mapping[str, int] | None = None,
-    errors: int | None = None,
-    detail: Mapping[str, Any] | None = None,
-) -> RunRow:
+def finish_run(db: sqlite_utils.Database, run_id: int, status: RunStatus, **counts: Unpack[RunCounts]) -> RunRow:
     """Close a row with its final status (ok, failed or interrupted) and counts; return it.
 
     Runs inside the caller's transaction when there is one, so a stage can close its row
@@ -230,10 +226,6 @@ def finish_run(
     if status == "running":
         raise ValueError("finish_run needs a final status (ok, failed or interrupted), not 'running'")
     with transaction(db) as conn:
-        update_run(
-            db, run_id, status=status, pages=pages, items_new=items_new, items_updated=items_updated,
-            items_unchanged=items_unchanged, dropped_by_reason=dropped_by_reason,
-            errors_by_reason=errors_by_reason, errors=errors, detail=detail,
-        )  # fmt: skip
+        update_run(db, run_id, status=status, **counts)
         conn.execute("UPDATE crawl_runs SET finished_at = ? WHERE id = ?", (utcnow(), run_id))
     return load_run(db, run_id)

@@ -28,6 +28,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from crawl_support import review_node
+
 Fault = Callable[[BaseHTTPRequestHandler, "Request"], int]  # writes the answer, returns its status
 UTF8_HTML = "text/html; charset=utf-8"
 
@@ -197,19 +199,7 @@ def review_page(
         "@type": "Organization",
         "name": "Acme",
         "review": [
-            {
-                "@type": "Review",
-                "@id": f"#r-{r['id']}",
-                "reviewBody": r["body"],
-                "reviewRating": {
-                    "@type": "Rating",
-                    "ratingValue": r["rating"],
-                    "bestRating": 5,
-                    "worstRating": 1,
-                },
-                "author": {"@type": "Person", "name": r["author"]},
-                "datePublished": r["date"],
-            }
+            review_node(r, f"#r-{r['id']}")
             for r in reviews
         ],
     }

@@ -67,12 +67,3 @@ def crawl(db_path: Path, **settings: Any) -> RunRow:
     assert run["status"] == "ok", run
     return run
 
-
-def rows(db_path: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    db = connect(db_path)
-    try:
-        cursor = db.execute(sql, params or [])
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        db.close()

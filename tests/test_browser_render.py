@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from crawl_support import load_sources
 from servers import Hit, LocalServer, Reply
 from test_crawl import FAST, review, rows, trust_page
 
 from crawler.launcher import run_crawl
 from reputation.commands.crawl import summary
-from reputation.registry.loader import load_registry, parse_registry, source_id
-from storage.database import connect
+from reputation.registry.loader import parse_registry, source_id
 from storage.errors import RegistryError
 
 CHROMIUM = "/usr/bin/chromium"
@@ -82,20 +82,8 @@ def script_site(site: LocalServer, base: str = "/js/acme/") -> str:
 
 def register(tmp_path: Path, db_path: Path, sources: dict[str, tuple[str, str]]) -> None:
     """One vendor serving one brand per entry: brand -> (source URL, render)."""
-    lines = ["vendors:", "  - id: acme-contact", "    name: Acme Contact", "brands:"]
-    for brand, (url, render) in sources.items():
-        lines += [f"  - id: {brand}", f"    name: {brand.title()}", "    sources:",
-                  f"      - url: {url}", f"        render: {render}"]  # fmt: skip
-    lines.append("engagements:")
-    for brand in sources:
-        lines += ["  - vendor: acme-contact", f"    brand: {brand}", "    start: 2023-01-01"]
-    registry = tmp_path / "vendors.yaml"
-    registry.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    db = connect(db_path)
-    try:
-        load_registry(db, registry)
-    finally:
-        db.close()
+    entries = {brand: [{"url": url, "render": render}] for brand, (url, render) in sources.items()}
+    load_sources(tmp_path, db_path, entries)
 
 
 def user_agent(hit: Hit) -> str:

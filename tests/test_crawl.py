@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from crawl_support import load_sources, review_node, rows
 from scrapy import signals
 from scrapy.utils.test import get_crawler
 from servers import LocalServer, Reply
@@ -23,7 +24,7 @@ from crawler.launcher import CrawlError, run_crawl, select_sources
 from crawler.middlewares import QuietItemLogFormatter, parse_retry_after
 from crawler.sources import read_sources_file, write_sources_file
 from reputation.cli import cli
-from reputation.registry.loader import load_registry, source_id
+from reputation.registry.loader import source_id
 from spiders.reviews import ReviewsSpider
 from storage.database import connect
 from storage.errors import NotFoundError, ReputationError
@@ -67,21 +68,7 @@ def trust_page(
     ]
     for r in reviews:
         graph.append(
-            {
-                "@type": "Review",
-                "@id": f"{page_url}#r-{r['id']}",
-                "itemReviewed": {"@id": org},
-                "headline": f"Review {r['id']}",
-                "reviewBody": r["body"],
-                "reviewRating": {
-                    "@type": "Rating",
-                    "ratingValue": r["rating"],
-                    "bestRating": 5,
-                    "worstRating": 1,
-                },
-                "author": {"@type": "Person", "name": r["author"]},
-                "datePublished": r["date"],
-            }
+            review_node(r, f"{page_url}#r-{r['id']}", itemReviewed={"@id": org}, headline=f"Review {r['id']}")
         )
     data = json.dumps({"@context": "https://schema.org", "@graph": graph})
     rel_next = f'<link rel="next" href="{next_href}">' if next_href else ""
@@ -89,36 +76,6 @@ def trust_page(
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Acme</title>{rel_next}{head}'
         f'<script type="application/ld+json">{data}</script></head><body><h1>Acme</h1>{links}</body></html>'
     )
-
-
-def load_sources(
-    tmp_path: Path, db_path: Path, sources: dict[str, list[str]], *, vendor_brands: list[str] | None = None
-) -> None:
-    """Register brands (brand -> source URLs) and one vendor serving *vendor_brands* (default: all)."""
-    lines = ["vendors:", "  - id: acme-contact", "    name: Acme Contact", "brands:"]
-    for brand, urls in sources.items():
-        lines += [f"  - id: {brand}", f"    name: {brand.title()}", "    sources:"]
-        lines += [f"      - url: {url}" for url in urls]
-    lines.append("engagements:")
-    for brand in vendor_brands if vendor_brands is not None else list(sources):
-        lines += ["  - vendor: acme-contact", f"    brand: {brand}", "    start: 2023-01-01"]
-    registry = tmp_path / "vendors.yaml"
-    registry.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    db = connect(db_path)
-    try:
-        load_registry(db, registry)
-    finally:
-        db.close()
-
-
-def rows(db_path: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    db = connect(db_path)
-    try:
-        cursor = db.execute(sql, params or [])
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        db.close()
 
 
 def three_page_site(site: LocalServer) -> dict[str, str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from crawl_support import load_sources, rows
 from fault_server import (
     Fault,
     FaultServer,
@@ -39,7 +40,7 @@ from fault_server import (
 
 from crawler.launcher import CrawlError, run_crawl, select_sources
 from reputation.cli import cli
-from reputation.registry.loader import load_registry, source_id
+from reputation.registry.loader import source_id
 from storage.database import connect
 
 FAST = {
@@ -60,30 +61,8 @@ def site() -> Iterator[FaultServer]:
 
 def register(tmp_path: Path, db_path: Path, urls: list[str]) -> dict[str, str]:
     """One brand per source URL (brand-0, brand-1...), all served by one vendor; url -> source id."""
-    lines = ["vendors:", "  - id: acme-contact", "    name: Acme Contact", "brands:"]
-    for n, url in enumerate(urls):
-        lines += [f"  - id: brand-{n}", f"    name: Brand {n}", "    sources:", f"      - url: {url}"]
-    lines.append("engagements:")
-    for n in range(len(urls)):
-        lines += ["  - vendor: acme-contact", f"    brand: brand-{n}", "    start: 2023-01-01"]
-    registry = tmp_path / "vendors.yaml"
-    registry.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    db = connect(db_path)
-    try:
-        load_registry(db, registry)
-    finally:
-        db.close()
+    load_sources(tmp_path, db_path, {f"brand-{n}": [url] for n, url in enumerate(urls)})
     return {url: source_id(url) for url in urls}
-
-
-def rows(db_path: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    db = connect(db_path)
-    try:
-        cursor = db.execute(sql, params or [])
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        db.close()
 
 
 def statuses(db_path: Path) -> dict[str, str]:

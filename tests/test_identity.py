@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-from real_site import REAL_PAGES, crawl, needs_real_pages, register, rows, serve, set_layout
+from crawl_support import rows
+from real_site import REAL_PAGES, crawl, needs_real_pages, register, serve, set_layout
 from servers import LocalServer
 
 import storage.database as database

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from crawl_support import rows as real_rows
 from real_site import crawl, needs_real_pages, register, serve
-from real_site import rows as real_rows
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem

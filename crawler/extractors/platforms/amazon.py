@@ -16,6 +16,7 @@ from crawler.extractors.platforms.common import (
     aggregate,
     count,
     first,
+    read_cards,
     star_item_defaults,
     stars,
     text_of,
@@ -69,19 +70,7 @@ def _card(card: Selector, url: str) -> ReviewItem:
 
 def extract(page: Page) -> ExtractionResult:
     result = ExtractionResult(extractor=NAME)
-    seen: set[str] = set()
-    for card in page.selector.xpath(_CARDS):
-        review_id = card.attrib.get("id", "")
-        if review_id in seen:
-            continue
-        seen.add(review_id)
-        try:
-            item = _card(card, page.url)
-        except Exception as exc:
-            result.error(NAME, "bad_card", exc)
-            continue
-        if item.body or item.title or item.rating_value is not None:
-            result.reviews.append(item)
+    read_cards(result, NAME, page.selector.xpath(_CARDS), id_attr="id", read=_card, url=page.url)
     value = page.selector.xpath("//*[@data-hook='rating-out-of-text']/text()").get() or page.selector.xpath(
         "//*[@data-hook='average-star-rating']//text()"
     ).get()

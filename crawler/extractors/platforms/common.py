@@ -16,6 +16,7 @@ from crawler.extractors.page import Page
 from crawler.extractors.result import Aggregate, ExtractionResult
 from crawler.extractors.selectors import element_text
 from crawler.fields import parse_rating_text
+from crawler.items import ReviewItem
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _DIGITS = re.compile(r"[\d.,\s\u00a0\u202f]+")
@@ -113,3 +114,38 @@ def star_item_defaults(item: Any) -> None:
     if item.rating_value is not None:
         item.rating_min = 1.0
         item.rating_max = 5.0
+
+
+def read_cards(
+    result: ExtractionResult,
+    name: str,
+    cards: Iterable[Selector],
+    *,
+    id_attr: str,
+    read: Callable[[Selector, str], ReviewItem],
+    url: str,
+    skip_blank_ids: bool = False,
+) -> None:
+    """Read each review card once (by its ``id_attr``) into ``result``, errors under ``name``.
+
+    A card that raises is counted as a ``bad_card`` error, so one odd card does not lose the
+    rest; a card with neither text, title nor rating is skipped (widgets, placeholders).
+    ``skip_blank_ids`` also skips cards whose id is empty once stripped.
+    """
+    seen: set[str] = set()
+    for card in cards:
+        review_id = card.attrib.get(id_attr, "")
+        if skip_blank_ids:
+            review_id = review_id.strip()
+            if not review_id:
+                continue
+        if review_id in seen:
+            continue
+        seen.add(review_id)
+        try:
+            item = read(card, url)
+        except Exception as exc:
+            result.error(name, "bad_card", exc)
+            continue
+        if item.body or item.title or item.rating_value is not None:
+            result.reviews.append(item)

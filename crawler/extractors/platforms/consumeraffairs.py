@@ -18,6 +18,7 @@ from crawler.extractors.platforms.common import (
     aggregate,
     first,
     number,
+    read_cards,
     star_item_defaults,
     text_of,
 )
@@ -66,19 +67,7 @@ def _card(card: Selector, url: str) -> ReviewItem:
 
 def extract(page: Page) -> ExtractionResult:
     result = ExtractionResult(extractor=NAME)
-    seen: set[str] = set()
-    for card in page.selector.xpath(_CARDS):
-        review_id = card.attrib.get("data-id", "")
-        if review_id in seen:
-            continue
-        seen.add(review_id)
-        try:
-            item = _card(card, page.url)
-        except Exception as exc:
-            result.error(NAME, "bad_card", exc)
-            continue
-        if item.body or item.rating_value is not None:
-            result.reviews.append(item)
+    read_cards(result, NAME, page.selector.xpath(_CARDS), id_attr="data-id", read=_card, url=page.url)
     agg = first(page.selector.xpath("//*[@itemprop='aggregateRating']"))
     if agg is not None:
         result.aggregate = aggregate(

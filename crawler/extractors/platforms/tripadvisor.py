@@ -11,12 +11,20 @@ import re
 from parsel import Selector
 
 from crawler.extractors.page import Page
-from crawler.extractors.platforms.common import Platform, aggregate, first, star_item_defaults, text_of
+from crawler.extractors.platforms.common import (
+    Platform,
+    aggregate,
+    first,
+    read_cards,
+    star_item_defaults,
+    text_of,
+)
 from crawler.extractors.result import ExtractionResult
 from crawler.items import ReviewItem
 
 NAME = "tripadvisor"
 _BUBBLE = re.compile(r"bubble_(\d)(\d)")
+_CARDS = "//div[contains(@class, 'review-container')][@data-reviewid]"
 _MORE = ".//span[contains(@class, 'taLnk')] | .//span[contains(@class, 'ulBlueLinks')]"
 
 
@@ -51,19 +59,7 @@ def _card(card: Selector, url: str) -> ReviewItem:
 
 def extract(page: Page) -> ExtractionResult:
     result = ExtractionResult(extractor=NAME)
-    seen: set[str] = set()
-    for card in page.selector.xpath("//div[contains(@class, 'review-container')][@data-reviewid]"):
-        review_id = card.attrib.get("data-reviewid", "")
-        if review_id in seen:
-            continue
-        seen.add(review_id)
-        try:
-            item = _card(card, page.url)
-        except Exception as exc:
-            result.error(NAME, "bad_card", exc)
-            continue
-        if item.body or item.title or item.rating_value is not None:
-            result.reviews.append(item)
+    read_cards(result, NAME, page.selector.xpath(_CARDS), id_attr="data-reviewid", read=_card, url=page.url)
     for text in page.selector.xpath("//script[contains(@type, 'ld+json')]/text()").getall():
         match = re.search(r'"ratingValue"\s*:\s*"?([\d.]+)"?.*?"reviewCount"\s*:\s*"?([\d,]+)"?', text, re.S)
         if match:

@@ -17,16 +17,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from w3lib.url import add_or_replace_parameter, url_query_cleaner
 
-from crawler.extractors.platforms import (
-    PLATFORMS,
-    amazon,
-    app_store,
-    consumeraffairs,
-    google_play,
-    tripadvisor,
-    trustpilot,
-    yelp,
-)
+from crawler.extractors import platforms
+from crawler.extractors.platforms import PLATFORMS
 
 __all__ = [
     "RULES",
@@ -153,19 +145,19 @@ class NeedsPage:
 
 # Pages keyed on the platform's own slugs or ids, never on the company's domain.
 _NEEDS_PAGE: dict[str, tuple[str, str]] = {
-    yelp.NAME: (
+    platforms.yelp.NAME: (
         "Yelp pages are keyed on a business alias (name and city), one per location",
         "https://www.yelp.com/biz/<business-alias>",
     ),
-    amazon.NAME: (
+    platforms.amazon.NAME: (
         "Amazon reviews belong to a product (its ASIN), not to a company",
         "https://www.amazon.com/product-reviews/<ASIN>",
     ),
-    tripadvisor.NAME: (
+    platforms.tripadvisor.NAME: (
         "TripAdvisor pages are keyed on its own geo and place ids",
         "https://www.tripadvisor.com/Hotel_Review-g<geo>-d<place>-Reviews-<Name>-<Town>.html",
     ),
-    consumeraffairs.NAME: (
+    platforms.consumeraffairs.NAME: (
         "ConsumerAffairs pages are keyed on its own category and company slug",
         "https://www.consumeraffairs.com/<category>/<company>.html",
     ),
@@ -191,19 +183,22 @@ def suggest_sources(
     needs: list[NeedsPage] = []
     if domain is not None:
         domain = normalise_domain(domain)
-        found.append(Suggestion(trustpilot.NAME, trustpilot_url(domain), trustpilot.NAME, f"domain {domain}"))
+        trustpilot = platforms.trustpilot.NAME
+        found.append(Suggestion(trustpilot, trustpilot_url(domain), trustpilot, f"domain {domain}"))
     else:
-        needs.append(NeedsPage(trustpilot.NAME, "Trustpilot pages are keyed on the website domain: pass --domain",
+        needs.append(NeedsPage(platforms.trustpilot.NAME,
+                               "Trustpilot pages are keyed on the website domain: pass --domain",
                                trustpilot_url("<domain>")))
-    found += [Suggestion(google_play.NAME, play_reviews_url(p, language), google_play.NAME, f"app id {p}")
-              for p in plays]
+    play = platforms.google_play.NAME
+    found += [Suggestion(play, play_reviews_url(p, language), play, f"app id {p}") for p in plays]
     if not plays:
-        needs.append(NeedsPage(google_play.NAME, "Google Play pages are keyed on the app id: pass --app-id",
+        needs.append(NeedsPage(play, "Google Play pages are keyed on the app id: pass --app-id",
                                play_reviews_url("<app.id>", language)))
-    found += [Suggestion(app_store.NAME, apple_reviews_url(a, country), app_store.NAME, f"apple id {a} ({country})")
+    apple = platforms.app_store.NAME
+    found += [Suggestion(apple, apple_reviews_url(a, country), apple, f"apple id {a} ({country})")
               for a in apples]
     if not apples:
-        needs.append(NeedsPage(app_store.NAME, "App Store feeds are keyed on the numeric app id: pass --apple-id",
+        needs.append(NeedsPage(apple, "App Store feeds are keyed on the numeric app id: pass --apple-id",
                                apple_reviews_url("<digits>", country)))
     needs += [NeedsPage(name, why, example) for name, (why, example) in _NEEDS_PAGE.items()]
     return found, needs
@@ -311,19 +306,23 @@ class ListingRules:
 
 
 RULES: dict[str, ListingRules] = {
-    trustpilot.NAME: ListingRules(trustpilot_newest_first, trustpilot_first_page, "query sort=recency"),
-    yelp.NAME: ListingRules(yelp_newest_first, yelp_first_page, "query sort_by=date_desc"),
-    amazon.NAME: ListingRules(amazon_newest_first, amazon_first_page, "query sortBy=recent"),
-    google_play.NAME: ListingRules(
+    platforms.trustpilot.NAME: ListingRules(
+        trustpilot_newest_first, trustpilot_first_page, "query sort=recency"
+    ),
+    platforms.yelp.NAME: ListingRules(yelp_newest_first, yelp_first_page, "query sort_by=date_desc"),
+    platforms.amazon.NAME: ListingRules(amazon_newest_first, amazon_first_page, "query sortBy=recent"),
+    platforms.google_play.NAME: ListingRules(
         unchanged,
         unchanged,
         "none: the page takes no sort parameter (the order is chosen in the page's own review requests)",
     ),
-    app_store.NAME: ListingRules(app_store_newest_first, app_store_first_page, "path segment sortby=mostrecent"),
-    tripadvisor.NAME: ListingRules(
+    platforms.app_store.NAME: ListingRules(
+        app_store_newest_first, app_store_first_page, "path segment sortby=mostrecent"
+    ),
+    platforms.tripadvisor.NAME: ListingRules(
         unchanged, tripadvisor_first_page, "none: no sort parameter; the listing is newest first by default"
     ),
-    consumeraffairs.NAME: ListingRules(
+    platforms.consumeraffairs.NAME: ListingRules(
         unchanged,
         consumeraffairs_first_page,
         "none applied: the listing's default sort is Recent (a pinned featured review may come first)",

@@ -11,7 +11,15 @@ from __future__ import annotations
 from parsel import Selector
 
 from crawler.extractors.page import Page
-from crawler.extractors.platforms.common import Platform, aggregate, first, star_item_defaults, stars, text_of
+from crawler.extractors.platforms.common import (
+    Platform,
+    aggregate,
+    first,
+    read_cards,
+    star_item_defaults,
+    stars,
+    text_of,
+)
 from crawler.extractors.result import ExtractionResult
 from crawler.items import ReviewItem
 
@@ -68,19 +76,10 @@ def _card(card: Selector, url: str) -> ReviewItem:
 
 def extract(page: Page) -> ExtractionResult:
     result = ExtractionResult(extractor=NAME)
-    seen: set[str] = set()
-    for card in page.selector.xpath(_CARDS):
-        review_id = card.attrib.get("data-review-id", "").strip()
-        if not review_id or review_id in seen:
-            continue
-        seen.add(review_id)
-        try:
-            item = _card(card, page.url)
-        except Exception as exc:  # one odd card must not lose the rest
-            result.error(NAME, "bad_card", exc)
-            continue
-        if item.body or item.rating_value is not None:
-            result.reviews.append(item)
+    read_cards(
+        result, NAME, page.selector.xpath(_CARDS), id_attr="data-review-id", read=_card, url=page.url,
+        skip_blank_ids=True,
+    )
     agg = first(page.selector.xpath("//*[@itemprop='aggregateRating']"))
     if agg is not None:
         result.aggregate = aggregate(
