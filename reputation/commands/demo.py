@@ -27,6 +27,6 @@ def demo(ctx: click.Context, out_dir: str, no_score: bool) -> None:
     if result.scorecards:
         click.echo(f"scorecards: {len(result.scorecards)} files in {Path(out_dir) / 'scorecards'}")
     click.echo("\nOpen the results:")
-    click.echo(f"  sqlite3 {db_path} 'SELECT * FROM latest_vendor_reputation'")
+    click.echo(f"  sqlite3 -cmd '.timeout 5000' {db_path} 'SELECT * FROM latest_vendor_reputation'")
     click.echo(f"  datasette {db_path} -m {result.metadata}")
     click.echo(f"  python -c \"from reputation.api import vendor_table; print(vendor_table('{db_path}'))\"")
