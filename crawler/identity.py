@@ -28,6 +28,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from crawler.items import ReviewItem
 from storage.database import transaction
 from storage.errors import ReputationError
 
@@ -113,6 +114,31 @@ def review_id(
         body=body,
     )
     return "h:" + key
+
+
+def item_review_id(item: ReviewItem) -> str:
+    """``review_id`` of a normalised item: the one naming the dedupe pipeline and incremental crawls share."""
+    assert item.source_id is not None
+    return review_id(
+        source_id=item.source_id,
+        site_review_id=item.site_review_id,
+        author=item.author,
+        published_at=item.published_at,
+        date_precision=item.date_precision,
+        body=item.body,
+    )
+
+
+def item_content_key(item: ReviewItem) -> str:
+    """``content_key`` of a normalised item, as the store matches reviews that lack a site id."""
+    assert item.source_id is not None
+    return content_key(
+        source_id=item.source_id,
+        author=item.author,
+        published_at=item.published_at,
+        date_precision=item.date_precision,
+        body=item.body,
+    )
 
 
 def body_hash(body: str) -> str:

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from crawler.fields import normalize_item_counted
-from crawler.identity import body_hash, content_key, normalise_site_id, review_id
+from crawler.identity import body_hash, item_content_key, item_review_id, normalise_site_id
 from crawler.items import ReviewItem
 from crawler.pipelines.normalize import crawled_moment
+from crawler.pipelines.review_writer import reviews_where_in
 
 __all__ = ["Identified", "fresh_reviews", "identified"]
 
 _STORED_FIELDS = "id, body_hash, site_review_id, content_key, truncated, purged_at, removed_at"
-_CHUNK = 500  # ids per IN (...) query, well under SQLite's parameter limit
 
 
 @dataclass(frozen=True)
@@ -61,34 +61,18 @@ def identified(item: ReviewItem) -> Identified | None:
     normalize_item_counted(twin, crawled_moment(twin))
     if not (twin.body or "").strip():
         return None
-    site_id = normalise_site_id(twin.site_review_id)
-    source, author, published, precision, body = (
-        item.source_id, twin.author, twin.published_at, twin.date_precision, twin.body,
-    )  # fmt: skip
+    twin.site_review_id = normalise_site_id(twin.site_review_id)
     return Identified(
-        id=review_id(
-            source_id=source,
-            site_review_id=site_id,
-            author=author,
-            published_at=published,
-            date_precision=precision,
-            body=body,
-        ),
-        content_key=content_key(
-            source_id=source, author=author, published_at=published, date_precision=precision, body=body
-        ),
-        body_hash=body_hash(body or ""),
-        site_review_id=site_id,
+        id=item_review_id(twin),
+        content_key=item_content_key(twin),
+        body_hash=body_hash(twin.body or ""),
+        site_review_id=twin.site_review_id,
         truncated=bool(twin.truncated),
     )
 
 
 def _select(conn: sqlite3.Connection, column: str, values: Sequence[str]) -> Iterable[_Stored]:
-    for start in range(0, len(values), _CHUNK):
-        chunk = values[start : start + _CHUNK]
-        marks = ", ".join("?" for _ in chunk)
-        for row in conn.execute(f"SELECT {_STORED_FIELDS} FROM reviews WHERE {column} IN ({marks})", chunk):
-            yield _Stored(*row)
+    return (_Stored(*row) for row in reviews_where_in(conn, _STORED_FIELDS, column, values))
 
 
 def _unchanged(found: Identified, stored: _Stored) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from crawler.crawl_db import CrawlDatabase
-from crawler.identity import author_hash, author_key, body_hash, normalise_site_id, review_id
+from crawler.identity import author_hash, author_key, body_hash, item_review_id, normalise_site_id
 from crawler.items import ReviewItem
 from crawler.pipelines.validate import drop
 
@@ -43,14 +43,7 @@ class DedupePipeline:
     def process_item(self, item: ReviewItem, spider: Any = None) -> ReviewItem:
         assert item.source_id is not None and item.body is not None
         item.site_review_id = normalise_site_id(item.site_review_id)
-        item.id = review_id(
-            source_id=item.source_id,
-            site_review_id=item.site_review_id,
-            author=item.author,
-            published_at=item.published_at,
-            date_precision=item.date_precision,
-            body=item.body,
-        )
+        item.id = item_review_id(item)
         if item.id in self.seen:
             drop(self.stats, "duplicate_in_run", item.id)
         self.seen.add(item.id)

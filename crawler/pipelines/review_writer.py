@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.aggregates import SourceAggregate
-from crawler.identity import content_key
+from crawler.identity import item_content_key
 from crawler.items import ReviewItem
 
 # Columns copied from an item to its row as they are; first_seen and the run ids are set here,
@@ -89,27 +89,20 @@ class StoredRow:
     truncated: int
 
 
-def item_content_key(item: ReviewItem) -> str:
-    assert item.source_id is not None
-    return content_key(
-        source_id=item.source_id,
-        author=item.author,
-        published_at=item.published_at,
-        date_precision=item.date_precision,
-        body=item.body,
-    )
-
-
 def extra_json(item: ReviewItem) -> str:
     return json.dumps(item.extra, sort_keys=True, ensure_ascii=False, default=str) if item.extra else "{}"
 
 
-def _select(conn: sqlite3.Connection, column: str, values: Sequence[str]) -> Iterable[StoredRow]:
+def reviews_where_in(conn: sqlite3.Connection, fields: str, column: str, values: Sequence[str]) -> Iterable[tuple[Any, ...]]:
+    """``fields`` of the reviews whose ``column`` is one of ``values``, asked in chunks under SQLite's parameter limit."""
     for start in range(0, len(values), _CHUNK):
         chunk = values[start : start + _CHUNK]
         marks = ", ".join("?" for _ in chunk)
-        for row in conn.execute(f"SELECT {_ROW_FIELDS} FROM reviews WHERE {column} IN ({marks})", chunk):
-            yield StoredRow(*row)
+        yield from conn.execute(f"SELECT {fields} FROM reviews WHERE {column} IN ({marks})", chunk)
+
+
+def _select(conn: sqlite3.Connection, column: str, values: Sequence[str]) -> Iterable[StoredRow]:
+    return (StoredRow(*row) for row in reviews_where_in(conn, _ROW_FIELDS, column, values))
 
 
 def rekey(conn: sqlite3.Connection, old_id: str, new_id: str, site_review_id: str | None) -> None:
