@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from bench.report import Figure, median
 
 TARGET_SHARE = 0.8
@@ -37,21 +35,11 @@ SETTINGS: dict[str, Any] = {
 
 
 def scaled_site(workdir: Path, reviews_per_brand: int, page_size: int) -> tuple[Path, Any]:
-    """Generate the demo site from a copy of its data with more reviews and smaller pages."""
-    from demo_world import generate_site
-    from demo_world.world import DATA
+    """Generate the demo site with about ``reviews_per_brand`` reviews (±10%) and smaller pages."""
+    from demo_world.generator import generate_scaled_site
 
-    data = workdir / "demo-data"
-    data.mkdir(parents=True, exist_ok=True)
-    for entry in DATA.iterdir():
-        (data / entry.name).write_bytes(entry.read_bytes())
-    world = yaml.safe_load((data / "world.yaml").read_text(encoding="utf-8"))
-    world["reviews_per_brand"] = {"min": int(reviews_per_brand * 0.9), "max": int(reviews_per_brand * 1.1)}
-    world["page_size"] = {site: page_size for site in world["page_size"]}
-    (data / "world.yaml").write_text(yaml.safe_dump(world, sort_keys=False), encoding="utf-8")
-    site = workdir / "site"
-    manifest = generate_site(site, data_dir=data)
-    return site, manifest
+    spread = {"reviews_min": int(reviews_per_brand * 0.9), "reviews_max": int(reviews_per_brand * 1.1)}
+    return generate_scaled_site(workdir, **spread, page_size=page_size)
 
 
 def _template_db(workdir: Path, manifest: Any, base_url: str) -> Path:

@@ -27,7 +27,7 @@ from demo_world.markup import (
     render_listing,
 )
 from demo_world.text import NEGATIVE, POSITIVE, Composer, stars_for
-from demo_world.world import SITES, World, load_world
+from demo_world.world import DATA, SITES, World, load_world
 from storage.errors import ReputationError
 
 MANIFEST_NAME = "manifest.json"
@@ -106,6 +106,25 @@ def generate_site(out_dir: Path, *, seed: int = 7, today: date | None = None,
     (out_dir / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
     _write_truth(out_dir / TRUTH_NAME, reviews)
     return manifest
+
+
+def generate_scaled_site(
+    workdir: Path, *, reviews_min: int, reviews_max: int, page_size: int
+) -> tuple[Path, DemoManifest]:
+    """The demo site from a copy of its data with other review counts and page sizes (tests, benchmarks).
+
+    The copy and the site go under ``workdir`` (``demo-data/``, ``site/``); the packaged data is untouched.
+    """
+    data = workdir / "demo-data"
+    data.mkdir(parents=True, exist_ok=True)
+    for entry in DATA.iterdir():
+        (data / entry.name).write_bytes(entry.read_bytes())
+    world = yaml.safe_load((data / "world.yaml").read_text(encoding="utf-8"))
+    world["reviews_per_brand"] = {"min": reviews_min, "max": reviews_max}
+    world["page_size"] = {site: page_size for site in world["page_size"]}
+    (data / "world.yaml").write_text(yaml.safe_dump(world, sort_keys=False), encoding="utf-8")
+    site = workdir / "site"
+    return site, generate_site(site, data_dir=data)
 
 
 def _clear_previous(out_dir: Path) -> None:

@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from crawler.identity import author_key
-from demo_world import generate_site, serve_directory, write_demo_registry
-from demo_world.world import DATA
+from demo_world import serve_directory, write_demo_registry
+from demo_world.generator import generate_scaled_site
 from reputation.registry.loader import load_registry
 from reputation.rollups.views import PRIMARY_KEYS
 from storage.database import connect
@@ -64,24 +62,12 @@ class World:
         return copy_db(source or self.template, target)
 
 
-def scaled_site(workdir: Path, reviews_per_brand: int, page_size: int) -> tuple[Path, Any]:
-    """The demo site generated from a copy of its data with other review counts and page sizes."""
-    data = workdir / "demo-data"
-    data.mkdir(parents=True, exist_ok=True)
-    for entry in DATA.iterdir():
-        (data / entry.name).write_bytes(entry.read_bytes())
-    world = yaml.safe_load((data / "world.yaml").read_text(encoding="utf-8"))
-    world["reviews_per_brand"] = {"min": reviews_per_brand, "max": reviews_per_brand}
-    world["page_size"] = {site: page_size for site in world["page_size"]}
-    (data / "world.yaml").write_text(yaml.safe_dump(world, sort_keys=False), encoding="utf-8")
-    site = workdir / "site"
-    return site, generate_site(site, data_dir=data)
-
-
 @contextmanager
 def small_world(workdir: Path, model: Path) -> Iterator[World]:
     """Generate the site, serve it on 127.0.0.1 and write a registry-only template database."""
-    site, manifest = scaled_site(workdir, REVIEWS_PER_BRAND, PAGE_SIZE)
+    site, manifest = generate_scaled_site(
+        workdir, reviews_min=REVIEWS_PER_BRAND, reviews_max=REVIEWS_PER_BRAND, page_size=PAGE_SIZE
+    )
     with serve_directory(site) as base_url:
         template = workdir / "template.db"
         db = connect(template)
