@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test soak test-all test-fast lint bench browser sqlite3-cli clean
+.PHONY: install demo test soak test-all test-fast lint bench browser sqlite3-cli redis clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ sqlite3-cli:
 	      || echo "warning: could not install sqlite3; its reader test will be skipped"; \
 	  else echo "warning: sqlite3 missing and not root; its reader test will be skipped"; fi; }
 
+# Redis (Debian's package) backs the scale-out mode (`--redis`); its integration tests start
+# redis-server on a free 127.0.0.1 port and stop it.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+	      || echo "warning: could not install redis-server; its integration tests will be skipped"; \
+	  else echo "warning: redis-server missing and not root; its integration tests will be skipped"; fi; }
+
 # pytest's exit code 5 means "no tests ran": that is a failure, not a pass.
 PYTEST = $(BIN)/python -m pytest -q -p no:cacheprovider
 define run_pytest
@@ -55,7 +64,7 @@ define run_pytest
 endef
 
 # Every test but the soak (20,000 pages, a few minutes), the slow end-to-end ones included.
-test: $(STAMP) browser sqlite3-cli
+test: $(STAMP) browser sqlite3-cli redis
 	$(call run_pytest,-m "not soak")
 
 # The soak alone; `make test-all` (what CI runs, beside `make lint`) is `make test` plus this.
