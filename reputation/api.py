@@ -44,13 +44,15 @@ def load_rollups(db_path: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
 
 
 def vendor_table(db_path: str | os.PathLike[str]) -> pd.DataFrame:
-    """One row per vendor, best shrunk customer-service score first (unscored vendors last).
+    """One row per vendor, best shrunk customer-service score first (unranked vendors last, rank NaN).
 
     ``brands`` is parsed from JSON into a list of {"brand_id", "brand_name", "n", "n_cs", "weight"},
     where weight is the brand's share of the vendor's CS score.
     """
     with closing(_connect(db_path)) as conn:
-        frame = pd.read_sql_query("SELECT * FROM vendor_reputation ORDER BY rank, vendor_id", conn)
+        frame = pd.read_sql_query(
+            "SELECT * FROM vendor_reputation ORDER BY rank IS NULL, rank, n_cs DESC, vendor_id", conn
+        )
     frame["brands"] = frame["brands"].map(json.loads)
     return frame
 

@@ -18,11 +18,12 @@ from conftest import Builder
 from reputation import api
 from reputation.cli import cli
 from reputation.rollups.build import RollupError, build_rollups
+from reputation.rollups.ranking import MIN_PERIOD_N, MIN_RANK_N, ranking
+from reputation.rollups.statistics import bounded_mean_interval
 from reputation.rollups.views import TABLES, VIEWS
 from storage.errors import NotFoundError
 
 AS_OF = date(2024, 12, 31)
-T95_2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom
 
 
 def row(db: sqlite_utils.Database, table: str, **key: str) -> dict[str, Any]:
@@ -74,10 +75,11 @@ def test_metrics_intervals_shrinkage_and_rank(db: sqlite_utils.Database, make: B
     make.review("bank", "2024-06-01", cs=-0.4, score=-0.4, label="negative")
     summary = build_rollups(db, as_of=AS_OF, prior_strength=20)
     acme = row(db, "vendor_reputation", vendor_id="acme")
-    # CS scores 0.2, 0.4, 0.6: mean 0.4, sd 0.2, t interval with 2 df
+    # CS scores 0.2, 0.4, 0.6: mean 0.4, sd 0.2, bounded interval on 3 reviews
     assert acme["cs_score"] == pytest.approx(0.4)
-    assert acme["cs_score_low"] == pytest.approx(0.4 - T95_2 * 0.2 / math.sqrt(3))
-    assert acme["cs_score_high"] == pytest.approx(0.4 + T95_2 * 0.2 / math.sqrt(3))
+    low, high = bounded_mean_interval(0.4, 0.2, 3)
+    assert (acme["cs_score_low"], acme["cs_score_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert -1 < acme["cs_score_low"] < 0.4 < acme["cs_score_high"] < 1
     # 2 positive of 3, Wilson with z = 1.959964
     z = 1.959963984540054
     p, n = 2 / 3, 3
@@ -92,19 +94,24 @@ def test_metrics_intervals_shrinkage_and_rank(db: sqlite_utils.Database, make: B
     assert acme["shrunk_score"] == pytest.approx((3 * 0.4 + 20 * 0.2) / 23)
     bolt = row(db, "vendor_reputation", vendor_id="bolt")
     assert bolt["shrunk_score"] == pytest.approx((1 * -0.4 + 20 * 0.2) / 21)
-    assert (bolt["cs_score_low"], bolt["cs_score_high"]) == (None, None)  # n = 1: no spread to estimate
+    # n = 1: no spread to estimate, so the worst case (Wilson on 1 trial), still inside -1..1
+    assert -1 < bolt["cs_score_low"] < -0.4 < bolt["cs_score_high"] < 1
+    assert bolt["shrunk_score_low"] < bolt["shrunk_score"] < bolt["shrunk_score_high"]
     idle = row(db, "vendor_reputation", vendor_id="idle")
     assert idle["n_reviews"] == 0
     assert all(
-        idle[c] is None for c in ("mean_score", "cs_score", "share_positive", "shrunk_score", "recency_score")
+        idle[c] is None
+        for c in ("mean_score", "cs_score", "share_positive", "shrunk_score", "shrunk_score_low", "recency_score")
     )
+    # 3, 1 and 0 customer-service reviews: all below MIN_RANK_N, so nobody is ranked
     assert [r["vendor_id"] for r in db.query("SELECT vendor_id FROM latest_vendor_reputation")] == [
         "acme",
         "bolt",
         "idle",
     ]
-    assert (acme["rank"], bolt["rank"], idle["rank"]) == (1, 2, 3)
-    assert summary.n_vendors_ranked == 2
+    for vendor in (acme, bolt, idle):
+        assert (vendor["rank"], vendor["rank_status"], vendor["p_best"]) == (None, "not enough evidence", None)
+    assert summary.n_vendors_ranked == 0
     meta = dict(db.execute("SELECT key, value FROM rollup_meta"))
     assert (meta["model_id"], meta["as_of"], float(meta["prior_cs_score_vendors"])) == (
         "m",
@@ -299,3 +306,125 @@ def test_metadata_documents_every_rollup_column(db: sqlite_utils.Database, make:
         assert actual <= documented, f"{name}: undocumented {sorted(actual - documented)}"
         if name in TABLES or name in VIEWS:
             assert documented == actual, f"{name}: documented but absent {sorted(documented - actual)}"
+
+
+def spread(make: Builder, brand: str, mean: float, n: int, months: tuple[str, ...] = ("2024-02", "2024-05")) -> None:
+    """``n`` customer-service reviews alternating mean +/- 0.1, spread over ``months``."""
+    for i in range(n):
+        make.review(brand, f"{months[i % len(months)]}-{i % 27 + 1:02d}", cs=mean + (0.1 if i % 2 else -0.1))
+
+
+def test_ranking_verdicts_p_best_and_minimum_n(db: sqlite_utils.Database, make: Builder) -> None:
+    make.vendor("alpha", "beta", "gamma", "delta", "idle").brand("a", "b", "g", "d")
+    for vendor, brand in (("alpha", "a"), ("beta", "b"), ("gamma", "g"), ("delta", "d")):
+        make.engage(vendor, brand, "2024-01-01")
+    spread(make, "a", 0.8, 40, ("2024-02",) * 3 + ("2024-05",) * 2)  # 24 in Q1, 16 in Q2
+    spread(make, "b", 0.75, 40)  # a hair behind alpha: the intervals overlap
+    spread(make, "g", -0.5, 40)  # far below beta: the intervals do not overlap
+    spread(make, "d", 1.0, MIN_RANK_N - 1)  # the best score, but too few reviews for a rank
+    summary = build_rollups(db, as_of=AS_OF)
+    rows = ranking(db)
+    assert [(r["vendor_id"], r["rank"], r["status"]) for r in rows] == [
+        ("alpha", 1, "ranked"),
+        ("beta", 2, "ranked"),
+        ("gamma", 3, "ranked"),
+        ("delta", None, "not enough evidence"),
+        ("idle", None, "not enough evidence"),
+    ]
+    alpha, beta, gamma, delta, idle = rows
+    assert summary.n_vendors_ranked == 3
+    assert (alpha["verdict_vs_next"], beta["verdict_vs_next"], gamma["verdict_vs_next"]) == ("tied", "ahead", None)
+    assert alpha["cs_shrunk_low"] < beta["cs_shrunk_high"]  # overlap, hence tied
+    assert beta["cs_shrunk_low"] > gamma["cs_shrunk_high"]
+    assert alpha["verdict_text"] == "Alpha and Beta cannot be told apart on this evidence: the intervals overlap"
+    assert beta["verdict_text"] == "Beta is ahead of Gamma: the intervals do not overlap"
+    assert delta["verdict_text"] == f"Delta: not enough evidence to rank ({MIN_RANK_N - 1} customer-service reviews, {MIN_RANK_N} needed)"
+    assert idle["n"] == 0 and idle["cs_shrunk"] is None and idle["verdict_vs_next"] is None
+    assert delta["p_best"] is None and delta["cs_shrunk"] is not None  # a score, but no rank claimed
+    # P(best) over the ranked vendors sums to 1; alpha is ahead of beta on a coin-flip-plus, not certainty
+    assert sum(r["p_best"] for r in rows if r["rank"] is not None) == pytest.approx(1.0)
+    assert alpha["p_best"] > beta["p_best"] > gamma["p_best"]
+    assert 0.5 < alpha["p_ahead_next"] < 0.95 and beta["p_ahead_next"] > 0.99
+    for r in rows[:3]:
+        assert -1 <= r["cs_shrunk_low"] < r["cs_shrunk"] < r["cs_shrunk_high"] <= 1
+        assert -1 <= r["cs_low"] < r["cs_score"] < r["cs_high"] <= 1
+    assert alpha["evidence"] == {
+        "brands": [{"brand_id": "a", "brand_name": "A", "n": 40, "n_cs": 40, "weight": 1.0}],
+        "n_reviews": 40,
+        "n_cs": 40,
+        "first_review": "2024-02-01",
+        "last_review": "2024-05-25",
+        "as_of": "2024-12-31",
+    }
+    build_rollups(db, as_of=AS_OF)
+    assert [r["p_best"] for r in ranking(db)] == [r["p_best"] for r in rows]  # seeded: same numbers again
+    quarters = list(db.query("SELECT * FROM vendor_quarterly WHERE vendor_id = 'alpha' ORDER BY quarter"))
+    assert [(q["quarter"], q["start_date"], q["end_date"], q["n_cs"], q["enough"]) for q in quarters] == [
+        ("2024-Q1", "2024-01-01", "2024-03-31", 24, int(MIN_PERIOD_N <= 24)),
+        ("2024-Q2", "2024-04-01", "2024-06-30", 16, int(MIN_PERIOD_N <= 16)),
+    ]
+    assert quarters[0]["cs_score"] == pytest.approx(0.8)
+    assert -1 <= quarters[0]["cs_score_low"] < 0.8 < quarters[0]["cs_score_high"] <= 1
+
+
+def test_channel_scope_attributes_reviews_by_the_channel_they_reveal(
+    db: sqlite_utils.Database, make: Builder
+) -> None:
+    make.vendor("voicey", "chatty", "allco").brand("air", "bank")
+    engagements = db.table("engagements")
+    for vendor, brand, scope in (("voicey", "air", "voice"), ("chatty", "air", "chat"),
+                                 ("voicey", "bank", "phone"), ("allco", "bank", "all")):
+        engagements.insert({"vendor_id": vendor, "brand_id": brand, "start_date": "2024-01-01", "share": 0.5,
+                            "scope": scope})
+    day = "2024-06-01"
+    chat = make.review("air", day, cs=0.8, body="The live chat agent sorted it in minutes.")
+    chat_email = make.review("air", day, cs=0.4, body="Chat support promised an email follow-up, which came.")
+    voice = make.review("air", day, cs=-0.6, body="I called twice and sat on hold for an hour.")
+    silent = make.review("air", day, cs=0.2, body="Support was fine.")
+    both = make.review("air", day, cs=0.0, body="I phoned, then tried the Chat as well.")
+    bank_email = make.review("bank", day, cs=0.5, body="They emailed me back the same day.")
+    bank_phone = make.review("bank", day, cs=-0.5, body="The call centre kept me waiting.")
+    bank_silent = make.review("bank", day, cs=0.1, body="Fine support overall.")
+    build_rollups(db, as_of=AS_OF)
+
+    def attributed(review_id: str) -> dict[str, tuple[float, str, str]]:
+        rows = db.execute(
+            "SELECT vendor_id, weight, channels, basis FROM vendor_review_attribution WHERE review_id = ?",
+            [review_id],
+        )
+        return {v: (pytest.approx(w), c, b) for v, w, c, b in rows}
+
+    assert attributed(chat) == {"chatty": (1.0, "chat", "scope")}
+    assert attributed(chat_email) == {"chatty": (1.0, "chat,email", "scope")}  # only chat is a scope here
+    assert attributed(voice) == {"voicey": (1.0, "voice", "scope")}
+    assert attributed(silent) == {"chatty": (0.5, "", "share"), "voicey": (0.5, "", "share")}
+    assert attributed(both) == {"chatty": (0.5, "chat,voice", "share"), "voicey": (0.5, "chat,voice", "share")}
+    assert attributed(bank_email) == {"allco": (1.0, "email", "scope")}  # no email scope: the all-scope vendor
+    assert attributed(bank_phone) == {"voicey": (1.0, "voice", "scope")}  # scope "phone" names the voice channel
+    assert attributed(bank_silent) == {"allco": (0.5, "", "share"), "voicey": (0.5, "", "share")}
+    keywords = dict(db.execute("SELECT review_id, keywords FROM review_channels"))
+    assert keywords[voice] == "called, on hold"
+    assert keywords[both] == "chat, phoned"
+    assert keywords[silent] == ""
+    # each review's weights add up to 1, and the brand counts every review once
+    total = db.execute("SELECT sum(weight) FROM vendor_review_attribution WHERE brand_id = 'air'").fetchone()[0]
+    assert total == pytest.approx(5.0)
+    assert row(db, "brand_reputation", brand_id="air")["n_reviews"] == 5
+    chatty = row(db, "vendor_reputation", vendor_id="chatty")
+    # chat 0.8 and chat_email 0.4 at weight 1, silent 0.2 and both 0.0 at weight 0.5
+    assert chatty["cs_score"] == pytest.approx((0.8 + 0.4 + 0.5 * 0.2 + 0.5 * 0.0) / 3)
+    assert chatty["n_reviews"] == 4
+
+
+def test_metadata_canned_queries_run(db: sqlite_utils.Database, make: Builder) -> None:
+    make.vendor("acme").brand("shop").engage("acme", "shop", "2024-01-01")
+    make.review("shop", "2024-06-01", cs=-0.5, body="Waited on hold for ages")
+    build_rollups(db, as_of=AS_OF)
+    path = resources.files("reputation.rollups").joinpath("datasette-metadata.yaml")
+    queries = yaml.safe_load(path.read_text(encoding="utf-8"))["databases"]["reputation"]["queries"]
+    params = {"vendor": "acme", "brand": "shop", "q": "hold"}
+    for name, spec in queries.items():
+        rows = db.execute(spec["sql"], params).fetchall()
+        assert rows, name
+    trend = db.execute(queries["quarterly_trend"]["sql"], params).fetchall()
+    assert [r[0] for r in trend] == ["2024-Q2"]

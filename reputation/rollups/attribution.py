@@ -18,10 +18,23 @@ Rules, applied by :func:`attribution_periods`:
   were resolved against the crawl date, so they are off by days, not years. They are also counted
   in ``n_relative_date`` so a reader can see how much of a score rests on them.
 * Reviews outside every engagement window count for the brand only.
+* Channel scope: an engagement's ``scope`` may name a channel (voice/phone, chat, email, social;
+  see :data:`SCOPE_CHANNELS`). For brands with such an engagement, :func:`review_channels` reads
+  each review's title and body for the channels it reveals (:data:`CHANNEL_PATTERNS`, whole words,
+  any case): chat, live chat, messenger, messaging -> chat; phone, called, calling, on hold, call
+  centre, helpline, hotline -> voice; email -> email; Twitter, tweet, Facebook, Instagram, DM,
+  social media -> social. On a given day, a review goes to the active engagements whose scope is a
+  channel it reveals when exactly one such channel matches (basis ``scope``; e.g. a chat review of
+  a brand split voice/chat goes wholly to the chat vendor, even if it also mentions an email
+  follow-up); when it reveals a channel no scoped engagement covers, to the active ``all``-scope
+  engagements if there are any (they cover every channel; basis ``scope``); otherwise (no channel
+  revealed, or two matching channels) it keeps the share split (basis ``share``). The result per
+  review is kept in ``review_channels`` and shown by the ``vendor_review_attribution`` view.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +49,37 @@ UNDATED = "0000-00-00"  # sorts before every real date; period key for reviews w
 SWITCH_MAX_GAP_DAYS = 60  # vendor B must start within this many days of vendor A's end
 SWITCH_WINDOW_DAYS = 180  # days of reviews compared before and after a switch
 
+# The channel words a review can reveal, matched as whole words in any case (module doc).
+CHANNEL_PATTERNS: dict[str, re.Pattern[str]] = {
+    "chat": re.compile(
+        r"\b(?:live[- ]?chat|web ?chat|chat(?:s|ted|ting|bot|bots)?|messenger|whatsapp|messaging)\b", re.I
+    ),
+    "voice": re.compile(
+        r"\b(?:(?:tele)?phone[ds]?|phoning|call(?:s|ed|ing)?|call[- ]?cent(?:re|er)s?|on hold|helpline|hotline|rang)\b",
+        re.I,
+    ),
+    "email": re.compile(r"\b(?:e-?mail(?:s|ed|ing)?)\b", re.I),
+    "social": re.compile(
+        r"\b(?:twitter|tweet(?:s|ed)?|facebook|instagram|social media|dms?|direct messages?)\b", re.I
+    ),
+}
+CHANNELS = tuple(CHANNEL_PATTERNS)
+# Engagement scopes that name a channel; any other scope (all, billing...) covers no one channel.
+SCOPE_CHANNELS = {
+    "voice": "voice",
+    "phone": "voice",
+    "telephone": "voice",
+    "calls": "voice",
+    "chat": "chat",
+    "live chat": "chat",
+    "messaging": "chat",
+    "email": "email",
+    "e-mail": "email",
+    "social": "social",
+    "social media": "social",
+}
+SCOPE_ALL = "all"
+
 
 @dataclass(frozen=True)
 class Period:
@@ -46,6 +90,63 @@ class Period:
     start_date: str
     end_date: str
     weight: float
+    channels: str = ""  # the channel key of the reviews it applies to ('' = none revealed)
+    basis: str = "share"  # 'scope': given by a matching channel scope; 'share': the share split
+
+
+@dataclass(frozen=True)
+class ChannelMatch:
+    """The channels a review reveals (comma-joined key, '' for none) and the words that showed them."""
+
+    review_id: str
+    brand_id: str
+    channels: str
+    keywords: str
+
+
+def detect_channels(text: str) -> tuple[str, str]:
+    """(channel key, matched words) for a review text: e.g. ('chat,email', 'live chat, email')."""
+    found: list[str] = []
+    words: list[str] = []
+    for channel, pattern in CHANNEL_PATTERNS.items():
+        hits = [m.group(0).lower() for m in pattern.finditer(text)]
+        if hits:
+            found.append(channel)
+            words.extend(dict.fromkeys(hits))
+    return ",".join(found), ", ".join(words)
+
+
+def scope_channel(scope: str | None) -> str | None:
+    """The channel an engagement scope names, or None (all, or a scope that is not a channel)."""
+    return SCOPE_CHANNELS.get((scope or SCOPE_ALL).strip().lower())
+
+
+def channel_brands(engagements: Iterable[Engagement]) -> set[str]:
+    """Brands with at least one channel-scoped engagement: only their reviews need reading."""
+    return {e.brand_id for e in engagements if scope_channel(e.scope) is not None}
+
+
+def review_channels(rows: Iterable[tuple[str, str, str | None, str | None]]) -> list[ChannelMatch]:
+    """Channel matches for (review id, brand id, title, body) rows."""
+    out = []
+    for review_id, brand_id, title, body in rows:
+        key, words = detect_channels(f"{title or ''}\n{body or ''}")
+        out.append(ChannelMatch(review_id, brand_id, key, words))
+    return out
+
+
+def _channel_pool(active: list[Engagement], key: str) -> tuple[list[Engagement], str]:
+    """The engagements that share a review with channel key ``key``, and the basis (module doc)."""
+    revealed = set(key.split(",")) - {""}
+    if revealed:
+        matched = [e for e in active if scope_channel(e.scope) in revealed]
+        if len({scope_channel(e.scope) for e in matched}) == 1:
+            return matched, "scope"
+        if not matched and any(scope_channel(e.scope) is not None for e in active):
+            whole = [e for e in active if (e.scope or SCOPE_ALL).strip().lower() == SCOPE_ALL]
+            if whole:
+                return whole, "scope"
+    return active, "share"
 
 
 @dataclass(frozen=True)
@@ -80,10 +181,14 @@ def load_engagements(db: sqlite_utils.Database, as_of: date) -> list[Engagement]
     return result
 
 
-def attribution_periods(engagements: Iterable[Engagement], as_of: date) -> list[Period]:
+def attribution_periods(
+    engagements: Iterable[Engagement], as_of: date, channel_keys: dict[str, set[str]] | None = None
+) -> list[Period]:
     """Cut each brand's timeline where the set of active engagements changes; weight by share.
 
-    Windows still open are attributed up to ``as_of``.
+    Windows still open are attributed up to ``as_of``. ``channel_keys`` holds, per brand, the
+    channel keys its reviews revealed: each gets its own periods, weighted by the channel rule
+    (module doc); key '' (no channel) is always there.
     """
     by_brand: dict[str, list[Engagement]] = defaultdict(list)
     for engagement in engagements:
@@ -91,21 +196,27 @@ def attribution_periods(engagements: Iterable[Engagement], as_of: date) -> list[
     periods: list[Period] = []
     for brand_id in sorted(by_brand):
         items = by_brand[brand_id]
+        keys = sorted((channel_keys or {}).get(brand_id, set()) | {""})
         if len({e.vendor_id for e in items}) == 1:
-            periods.append(Period(brand_id, items[0].vendor_id, UNDATED, UNDATED, 1.0))
+            periods.extend(Period(brand_id, items[0].vendor_id, UNDATED, UNDATED, 1.0, key) for key in keys)
         last_days = [_last_day(e, as_of) for e in items]
         cuts = sorted({e.start for e in items} | {day + timedelta(days=1) for day in last_days})
         for lo, hi in zip(cuts, cuts[1:], strict=False):
             active = [e for e, last_day in zip(items, last_days, strict=True) if e.start <= lo <= last_day]
-            total = sum(e.share for e in active)
-            if not active or total <= 0:
+            if not active:
                 continue
-            shares: dict[str, float] = defaultdict(float)
-            for e in active:
-                shares[e.vendor_id] += e.share
             last = (hi - timedelta(days=1)).isoformat()
-            for vendor_id in sorted(shares):
-                periods.append(Period(brand_id, vendor_id, lo.isoformat(), last, shares[vendor_id] / total))
+            for key in keys:
+                pool, basis = _channel_pool(active, key)
+                total = sum(e.share for e in pool)
+                if total <= 0:
+                    continue
+                shares: dict[str, float] = defaultdict(float)
+                for e in pool:
+                    shares[e.vendor_id] += e.share
+                for vendor_id in sorted(shares):
+                    weight = shares[vendor_id] / total
+                    periods.append(Period(brand_id, vendor_id, lo.isoformat(), last, weight, key, basis))
     return _merge_adjacent(periods)
 
 
@@ -117,19 +228,25 @@ def _last_day(engagement: Engagement, as_of: date) -> date:
 def _merge_adjacent(periods: list[Period]) -> list[Period]:
     """Join back-to-back periods with the same brand, vendor and weight (fewer, clearer rows)."""
     merged: list[Period] = []
-    last_by_key: dict[tuple[str, str, float], int] = {}
+    last_by_key: dict[tuple[str, str, float, str, str], int] = {}
     for period in periods:
         if period.start_date == UNDATED:
             merged.append(period)
             continue
-        key = (period.brand_id, period.vendor_id, period.weight)
+        key = (period.brand_id, period.vendor_id, period.weight, period.channels, period.basis)
         index = last_by_key.get(key)
         if index is not None:
             previous = merged[index]
             next_day = date.fromisoformat(previous.end_date) + timedelta(days=1)
             if next_day.isoformat() == period.start_date:
                 merged[index] = Period(
-                    period.brand_id, period.vendor_id, previous.start_date, period.end_date, period.weight
+                    period.brand_id,
+                    period.vendor_id,
+                    previous.start_date,
+                    period.end_date,
+                    period.weight,
+                    period.channels,
+                    period.basis,
                 )
                 continue
         last_by_key[key] = len(merged)

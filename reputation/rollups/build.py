@@ -1,4 +1,4 @@
-"""Rebuild the roll-up tables (per brand, per vendor, per vendor-month, vendor switches).
+"""Rebuild the roll-up tables (per brand, per vendor, per vendor-month and -quarter, vendor switches).
 
 SQLite does the heavy work (queries in reputation/rollups/views.py): one pass over the in-scope reviews,
 joined to their sentiment (one model revision), sums them per (brand, day); a second pass
@@ -14,7 +14,18 @@ Rules (details in attribution.py and syndication.py beside this file):
   ``cs_score``.
 * ``shrunk_score`` is the Bayesian average of the CS score toward the pooled all-vendor (for
   brands: all-brand) CS mean with ``prior_strength`` pseudo-reviews (default 20, as review sites
-  do); the effective n of the CS score is the n. ``rank`` orders vendors by it, NULL last.
+  do); the effective n of the CS score is the n. Its 95% interval and P(best) come from one Beta
+  distribution per vendor (statistics.shrunk_distribution, statistics.rank_probabilities, fixed seed).
+* ``rank`` orders vendors by the shrunk score, strictly (ties broken by vendor id), among vendors
+  with at least ``MIN_RANK_N`` CS reviews; the others get rank NULL and ``rank_status`` 'not
+  enough evidence'. ``verdict_vs_next`` compares each ranked vendor with the next one: 'ahead'
+  when its shrunk-score interval lies wholly above the next one's (they do not overlap), else
+  'tied' (cannot be told apart on this evidence); ``p_ahead_next`` gives P(A > B) beside it.
+  Non-overlap is the rule because a reader can check it on the chart; it is stricter than
+  P(A > B) >= 0.95, so "ahead" is never claimed on a coin-flip.
+* Intervals are bounded (statistics.bounded_mean_interval): they stay within -1..1 at any n.
+* ``vendor_quarterly``: per calendar quarter, CS score and the non-service ("other") score of the
+  same reviews with intervals; ``enough`` = 1 when n_cs >= ``MIN_PERIOD_N``.
 * ``recency_score`` weights CS reviews by 0.5 ** (age / half_life_days), age counted back from
   ``as_of``; undated reviews have no age and are left out of it.
 * Brand balance: a vendor's metric is a weighted mean over its brands where brand b weighs
@@ -40,18 +51,34 @@ import sqlite_utils
 
 from reputation.rollups import views
 from reputation.rollups.attribution import (
+    CHANNELS,
     SWITCH_MAX_GAP_DAYS,
     SWITCH_WINDOW_DAYS,
     UNDATED,
     Engagement,
     Switch,
     attribution_periods,
+    channel_brands,
     find_switches,
     load_engagements,
     multi_vendor_brands,
+    review_channels,
     vendor_brands,
 )
-from reputation.rollups.statistics import Group, Moments, bayesian_average, brand_weights, merge_balanced
+from reputation.rollups.statistics import (
+    MIN_PERIOD_N,
+    MIN_RANK_N,
+    RANK_DRAWS,
+    RANK_SEED,
+    Group,
+    Moments,
+    ScoreDistribution,
+    bayesian_average,
+    brand_weights,
+    merge_balanced,
+    rank_probabilities,
+    shrunk_distribution,
+)
 from reputation.rollups.syndication import candidate_reviews, find_duplicates, frozen_duplicates
 from reputation.rollups.views import AGGREGATE_SQL, DAILY_SQL, SCOPE_SQL, TABLES, WINDOW_SQL, create_tables
 from storage.database import transaction, utcnow
@@ -60,6 +87,9 @@ from storage.errors import NotFoundError, ReputationError
 CS_RELEVANCE_THRESHOLD = 0.5
 DEFAULT_PRIOR_STRENGTH = 20.0
 DEFAULT_HALF_LIFE_DAYS = 180.0
+RANKED = "ranked"
+NOT_ENOUGH = "not enough evidence"
+VERDICT_RULE = "ahead when the shrunk-score 95% intervals do not overlap, else tied"
 
 
 class RollupError(ReputationError):
@@ -100,6 +130,8 @@ def metric_values(group: Group, prior: float | None, prior_strength: float) -> d
         values[column] = moments.mean
         values[f"{column}_low"], values[f"{column}_high"] = interval
     values["shrunk_score"] = bayesian_average(cs.mean, cs.n_eff, prior, prior_strength)
+    dist = shrunk_distribution(values["shrunk_score"], cs.n_eff, cs.dispersion, prior_strength)
+    values["shrunk_score_low"], values["shrunk_score_high"] = dist.interval() if dist else (None, None)
     values["recency_score"] = recent.mean
     values["recency_score_low"], values["recency_score_high"] = recent.interval()
     values["n_eff_scored"] = scored.n_eff if scored.n else None
@@ -150,6 +182,9 @@ class Aggregates:
     month_parts: dict[tuple[str, str], dict[str, Group]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(Group))
     )
+    quarter_parts: dict[tuple[str, str], dict[str, Group]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Group))
+    )
 
 
 @dataclass
@@ -159,6 +194,7 @@ class RollupRows:
     brands: list[dict[str, Any]]
     vendors: list[dict[str, Any]]
     monthly: list[dict[str, Any]]
+    quarterly: list[dict[str, Any]]
     switches: list[dict[str, Any]]
     meta: dict[str, str]
 
@@ -221,13 +257,44 @@ def _load(
         "INSERT INTO review_duplicates VALUES (?, ?, ?)",
         [(d.review_id, d.original_id, d.similarity) for d in duplicates],
     )
+    channel_keys = _detect_channels(db, engagements, params)
     db.conn.executemany(
-        "INSERT INTO attribution_periods VALUES (?, ?, ?, ?, ?)",
-        [(p.brand_id, p.vendor_id, p.start_date, p.end_date, p.weight) for p in attribution_periods(engagements, as_of)],
+        "INSERT INTO attribution_periods (brand_id, vendor_id, channels, start_date, end_date, weight, basis) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (p.brand_id, p.vendor_id, p.channels, p.start_date, p.end_date, p.weight, p.basis)
+            for p in attribution_periods(engagements, as_of, channel_keys)
+        ],
     )
     db.conn.execute("DROP TABLE IF EXISTS temp.rollup_daily")
     db.conn.execute(f"CREATE TEMP TABLE rollup_daily AS {DAILY_SQL}", params)
     return engagements
+
+
+def _detect_channels(
+    db: sqlite_utils.Database, engagements: list[Engagement], params: dict[str, Any]
+) -> dict[str, set[str]]:
+    """Fill review_channels for brands with a channel-scoped engagement; their channel keys by brand.
+
+    Only those brands' reviews are read: elsewhere a channel cannot change the attribution.
+    """
+    brands = sorted(channel_brands(engagements))
+    keys: dict[str, set[str]] = defaultdict(set)
+    if not brands:
+        return keys
+    cursor = db.conn.execute(
+        f"SELECT r.id, r.brand_id, r.title, r.body FROM reviews r WHERE {SCOPE_SQL} "
+        "AND r.brand_id IN (SELECT value FROM json_each(:brands))",
+        {"next_day": params["next_day"], "brands": json.dumps(brands)},
+    )
+    matches = review_channels(cursor)
+    db.conn.executemany(
+        "INSERT INTO review_channels VALUES (?, ?, ?, ?)",
+        [(m.review_id, m.brand_id, m.channels, m.keywords) for m in matches],
+    )
+    for m in matches:
+        keys[m.brand_id].add(m.channels)
+    return keys
 
 
 def _aggregate(db: sqlite_utils.Database, params: dict[str, Any]) -> Aggregates:
@@ -243,6 +310,7 @@ def _aggregate(db: sqlite_utils.Database, params: dict[str, Any]) -> Aggregates:
             out.vendor_parts[row["vendor_id"]][row["brand_id"]].add(part)
             if row["month"] is not None:
                 out.month_parts[(row["vendor_id"], row["month"])][row["brand_id"]].add(part)
+                out.quarter_parts[(row["vendor_id"], _quarter(row["month"]))][row["brand_id"]].add(part)
     return out
 
 
@@ -269,6 +337,10 @@ def _rollup_rows(
         {"vendor_id": vendor, "month": month, **_monthly_values(merge_balanced(parts.values()))}
         for (vendor, month), parts in sorted(aggregates.month_parts.items())
     ]
+    quarterly_rows = [
+        {"vendor_id": vendor, "quarter": quarter, **_quarterly_values(quarter, merge_balanced(parts.values()))}
+        for (vendor, quarter), parts in sorted(aggregates.quarter_parts.items())
+    ]
     meta = {
         "as_of": params["as_of"],
         "model_id": params["model_id"],
@@ -283,8 +355,15 @@ def _rollup_rows(
         "switch_window_days": str(SWITCH_WINDOW_DAYS),
         "switch_max_gap_days": str(SWITCH_MAX_GAP_DAYS),
         "undated_period_key": UNDATED,
+        "min_rank_n": str(MIN_RANK_N),
+        "min_period_n": str(MIN_PERIOD_N),
+        "rank_verdict_rule": VERDICT_RULE,
+        "p_best_draws": str(RANK_DRAWS),
+        "p_best_seed": str(RANK_SEED),
+        "channel_rule": "a review revealing one channel that an engagement's scope names goes to that "
+        f"engagement; channels: {', '.join(CHANNELS)} (see reputation/rollups/attribution.py)",
     }
-    return RollupRows(brand_rows, vendor_rows, monthly_rows, switch_rows, meta)
+    return RollupRows(brand_rows, vendor_rows, monthly_rows, quarterly_rows, switch_rows, meta)
 
 
 def _write(db: sqlite_utils.Database, rows: RollupRows) -> None:
@@ -293,6 +372,7 @@ def _write(db: sqlite_utils.Database, rows: RollupRows) -> None:
         ("brand_reputation", rows.brands),
         ("vendor_reputation", rows.vendors),
         ("vendor_monthly", rows.monthly),
+        ("vendor_quarterly", rows.quarterly),
         ("vendor_switches", rows.switches),
         ("rollup_meta", [{"key": k, "value": v} for k, v in rows.meta.items()]),
     ):
@@ -316,7 +396,7 @@ def _summary(
         n_undated=_count(totals.counts["undated"]),
         n_brands=len(rows.brands),
         n_vendors=len(rows.vendors),
-        n_vendors_ranked=sum(1 for r in rows.vendors if r["shrunk_score"] is not None),
+        n_vendors_ranked=sum(1 for r in rows.vendors if r["rank"] is not None),
         n_switches=len(rows.switches),
         seconds=seconds,
     )
@@ -390,9 +470,13 @@ def _vendor_rows(
 ) -> list[dict[str, Any]]:
     brand_names = dict(db.execute("SELECT id, name FROM brands").fetchall())
     rows = []
+    dists: dict[str, ScoreDistribution | None] = {}
     for vendor_id, name in db.execute("SELECT id, name FROM vendors ORDER BY id"):
         parts = parts_by_vendor.get(vendor_id, {})
-        values = metric_values(merge_balanced(parts.values()), prior, k)
+        merged = merge_balanced(parts.values())
+        values = metric_values(merged, prior, k)
+        cs = merged.moments["cs"]
+        dists[vendor_id] = shrunk_distribution(values["shrunk_score"], cs.n_eff, cs.dispersion, k)
         # undated reviews of brands with several vendors could not be attributed to anyone
         values["n_undated"] = _count(
             sum(
@@ -418,19 +502,59 @@ def _vendor_rows(
                 "vendor_id": vendor_id,
                 "vendor_name": name,
                 "rank": None,
+                "rank_status": NOT_ENOUGH,
+                "p_best": None,
+                "p_ahead_next": None,
+                "verdict_vs_next": None,
                 **values,
                 "n_brands": sum(1 for item in listing if item["n"] > 0),
                 "brands": json.dumps(listing, ensure_ascii=False),
+                "first_review_date": merged.first_day,
+                "last_review_date": merged.last_day,
             }
         )
-    ranked = sorted((r for r in rows if r["shrunk_score"] is not None), key=lambda r: -r["shrunk_score"])
-    for position, row in enumerate(ranked, start=1):
-        tied = position > 1 and row["shrunk_score"] == ranked[position - 2]["shrunk_score"]
-        row["rank"] = ranked[position - 2]["rank"] if tied else position
-    for row in rows:
-        if row["rank"] is None:
-            row["rank"] = len(ranked) + 1  # NULL scores rank last, tied
+    _rank(rows, dists)
     return rows
+
+
+def _rank(rows: list[dict[str, Any]], dists: dict[str, ScoreDistribution | None]) -> None:
+    """Strict rank by shrunk score among vendors with enough evidence; P(best) and adjacent verdicts."""
+    ranked = sorted(
+        (r for r in rows if dists[r["vendor_id"]] is not None and r["n_cs"] >= MIN_RANK_N),
+        key=lambda r: (-r["shrunk_score"], r["vendor_id"]),
+    )
+    best, ahead = rank_probabilities([d for r in ranked if (d := dists[r["vendor_id"]]) is not None])
+    for position, row in enumerate(ranked, start=1):
+        row["rank"], row["rank_status"], row["p_best"] = position, RANKED, best[position - 1]
+    for upper, lower, p_ahead in zip(ranked, ranked[1:], ahead, strict=False):
+        upper["p_ahead_next"] = p_ahead
+        separate = upper["shrunk_score_low"] > lower["shrunk_score_high"]
+        upper["verdict_vs_next"] = "ahead" if separate else "tied"
+
+
+def _quarter(month: str) -> str:
+    """'2024-05' -> '2024-Q2'."""
+    return f"{month[:4]}-Q{(int(month[5:7]) - 1) // 3 + 1}"
+
+
+def _quarterly_values(quarter: str, group: Group) -> dict[str, Any]:
+    """One quarter of a vendor: CS and non-service scores with intervals, and whether n suffices."""
+    year, q = int(quarter[:4]), int(quarter[-1])
+    start = date(year, 3 * q - 2, 1)
+    end = (date(year + 1, 1, 1) if q == 4 else date(year, 3 * q + 1, 1)) - timedelta(days=1)
+    cs, other = group.moments["cs"], group.moments["other"]
+    values: dict[str, Any] = {
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "n_reviews": _count(group.counts["reviews"]),
+        "n_cs": _count(cs.n),
+        "n_other": _count(other.n),
+    }
+    for column, moments in (("cs_score", cs), ("other_score", other)):
+        values[column] = moments.mean
+        values[f"{column}_low"], values[f"{column}_high"] = moments.interval()
+    values["enough"] = int(values["n_cs"] >= MIN_PERIOD_N)
+    return values
 
 
 def _monthly_values(group: Group) -> dict[str, Any]:

@@ -4,6 +4,11 @@ Tables are dropped and re-created on every ``reputation rollup`` (inside its one
 so their definitions live here rather than in the numbered migrations: they hold derived data
 only and can always be rebuilt from reviews, review_sentiment and engagements. Column meanings
 are documented in reputation/rollups/datasette-metadata.yaml.
+
+``review_channels`` holds the channels each review reveals (the rule is in attribution.py), for
+brands with a channel-scoped engagement; pass 1 groups by it and ``attribution_periods`` carries a
+row set per channel key, so the channel rule costs no extra pass. ``vendor_review_attribution``
+shows, per review, the channels found, the words that showed them and the basis of its weight.
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ SCOPE_SQL = "r.first_seen < :next_day AND (r.published_at IS NULL OR r.published
 # else the crawler's; unknown counts as English.
 _SCOPED_SQL = f"""
     WITH scoped AS MATERIALIZED (
-        SELECT brand_id, day, relative, dup, ok AND NOT en AS non_en, label,
+        SELECT brand_id, day, channels, relative, dup, ok AND NOT en AS non_en, label,
                CASE WHEN en THEN score END AS sc,
                CASE WHEN en AND cs_relevant THEN cs_score END AS cx,
                CASE WHEN en THEN other_score END AS ox
         FROM (
             SELECT r.brand_id,
                    CASE WHEN r.date_precision <> 'missing' THEN substr(r.published_at, 1, 10) END AS day,
+                   COALESCE(ch.channels, '') AS channels,
                    r.date_precision = 'relative' AS relative,
                    d.review_id IS NOT NULL AS dup, d.review_id IS NULL AS ok,
                    d.review_id IS NULL AND COALESCE(s.language, r.language, 'en') LIKE 'en%' AS en,
@@ -40,6 +46,7 @@ _SCOPED_SQL = f"""
                    s.other_score
             FROM reviews r
             LEFT JOIN review_duplicates d ON d.review_id = r.id
+            LEFT JOIN review_channels ch ON ch.review_id = r.id
             LEFT JOIN review_sentiment s ON s.review_id = r.id
                  AND s.model_id = :model_id AND s.model_revision = :model_revision
             WHERE {SCOPE_SQL} {{extra}}
@@ -50,19 +57,21 @@ _SCOPED_SQL = f"""
 # Pass 1 (the only one over every review): unweighted sums per (brand, day). Attribution weights
 # and recency weights depend on the day only, so pass 2 can apply them to these sums, and the
 # switch windows (WINDOW_SQL) are sums of whole days. ``o_*``: the non-CS sentences' scores.
+# ``channels``: the channels the review revealed (review_channels), which the attribution of
+# brands with channel-scoped engagements depends on as well.
 DAILY_SQL = (
     _SCOPED_SQL.format(extra="")
     + """
-    SELECT brand_id, day,
+    SELECT brand_id, day, channels,
            sum(NOT dup) AS n_reviews, sum(dup) AS n_duplicates, sum(non_en) AS n_non_english,
            sum(NOT dup AND relative) AS n_relative,
            count(sc) AS s_n, total(sc) AS s_sum, total(sc * sc) AS s_sq,
            sum(sc IS NOT NULL AND label = 'positive') AS n_pos,
            sum(sc IS NOT NULL AND label = 'negative') AS n_neg,
            count(cx) AS c_n, total(cx) AS c_sum, total(cx * cx) AS c_sq,
-           count(ox) AS o_n, total(ox) AS o_sum
+           count(ox) AS o_n, total(ox) AS o_sum, total(ox * ox) AS o_sq
     FROM scoped
-    GROUP BY brand_id, day
+    GROUP BY brand_id, day, channels
 """
 )
 
@@ -77,6 +86,7 @@ AGGREGATE_SQL = f"""
         FROM temp.rollup_daily d
         LEFT JOIN attribution_periods p ON p.brand_id = d.brand_id
              AND COALESCE(d.day, '{UNDATED}') BETWEEN p.start_date AND p.end_date
+             AND p.channels = d.channels
     )
     SELECT brand_id, vendor_id, month,
            sum(n_reviews) AS n_reviews, total(a * n_reviews) AS w_reviews,
@@ -90,7 +100,10 @@ AGGREGATE_SQL = f"""
            total(a * a * c_n) AS c_ww,
            total((rw IS NOT NULL) * c_n) AS r_n, total((rw IS NOT NULL) * a * c_n) AS r_a,
            total(a * rw * c_n) AS r_w, total(a * rw * c_sum) AS r_wx, total(a * rw * c_sq) AS r_wxx,
-           total(a * a * rw * rw * c_n) AS r_ww, total(a * rw * rw * c_n) AS r_wwb
+           total(a * a * rw * rw * c_n) AS r_ww, total(a * rw * rw * c_n) AS r_wwb,
+           sum(o_n) AS o_n, total(a * o_n) AS o_w, total(a * o_sum) AS o_wx, total(a * o_sq) AS o_wxx,
+           total(a * a * o_n) AS o_ww,
+           min(day) AS first_day, max(day) AS last_day
     FROM attributed
     GROUP BY brand_id, vendor_id, month
     ORDER BY brand_id, vendor_id, month
@@ -122,6 +135,8 @@ _METRICS: list[tuple[str, str]] = [
     ("share_negative_low", "REAL"),
     ("share_negative_high", "REAL"),
     ("shrunk_score", "REAL"),
+    ("shrunk_score_low", "REAL"),
+    ("shrunk_score_high", "REAL"),
     ("recency_score", "REAL"),
     ("recency_score_low", "REAL"),
     ("recency_score_high", "REAL"),
@@ -155,11 +170,33 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("vendor_id", "TEXT"),
         ("vendor_name", "TEXT"),
         ("rank", "INTEGER"),
+        ("rank_status", "TEXT NOT NULL"),
+        ("p_best", "REAL"),
+        ("p_ahead_next", "REAL"),
+        ("verdict_vs_next", "TEXT"),
         *_METRICS,
         ("n_brands", "INTEGER NOT NULL"),
         ("brands", "TEXT NOT NULL"),
+        ("first_review_date", "TEXT"),
+        ("last_review_date", "TEXT"),
     ],
     "vendor_monthly": [("vendor_id", "TEXT"), ("month", "TEXT"), *_MONTHLY_METRICS],
+    "vendor_quarterly": [
+        ("vendor_id", "TEXT"),
+        ("quarter", "TEXT"),
+        ("start_date", "TEXT NOT NULL"),
+        ("end_date", "TEXT NOT NULL"),
+        ("n_reviews", "INTEGER NOT NULL"),
+        ("n_cs", "INTEGER NOT NULL"),
+        ("cs_score", "REAL"),
+        ("cs_score_low", "REAL"),
+        ("cs_score_high", "REAL"),
+        ("n_other", "INTEGER NOT NULL"),
+        ("other_score", "REAL"),
+        ("other_score_low", "REAL"),
+        ("other_score_high", "REAL"),
+        ("enough", "INTEGER NOT NULL"),
+    ],
     "vendor_switches": [
         ("brand_id", "TEXT"),
         ("from_vendor_id", "TEXT"),
@@ -185,12 +222,20 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("original_id", "TEXT NOT NULL"),
         ("similarity", "REAL NOT NULL"),
     ],
+    "review_channels": [
+        ("review_id", "TEXT"),
+        ("brand_id", "TEXT NOT NULL"),
+        ("channels", "TEXT NOT NULL"),
+        ("keywords", "TEXT NOT NULL"),
+    ],
     "attribution_periods": [
         ("brand_id", "TEXT"),
         ("vendor_id", "TEXT"),
+        ("channels", "TEXT NOT NULL"),
         ("start_date", "TEXT NOT NULL"),
         ("end_date", "TEXT NOT NULL"),
         ("weight", "REAL NOT NULL"),
+        ("basis", "TEXT NOT NULL"),
     ],
 }
 
@@ -198,15 +243,18 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "brand_reputation": ("brand_id",),
     "vendor_reputation": ("vendor_id",),
     "vendor_monthly": ("vendor_id", "month"),
+    "vendor_quarterly": ("vendor_id", "quarter"),
     "vendor_switches": ("brand_id", "from_vendor_id", "to_vendor_id", "switch_date"),
     "rollup_meta": ("key",),
     "review_duplicates": ("review_id",),
-    "attribution_periods": ("brand_id", "start_date", "vendor_id"),
+    "review_channels": ("review_id",),
+    "attribution_periods": ("brand_id", "channels", "start_date", "vendor_id"),
 }
 
 VIEWS: dict[str, str] = {
     "latest_vendor_reputation": """
-        SELECT v.rank, v.vendor_id, v.vendor_name, v.n_reviews, v.n_cs, v.shrunk_score,
+        SELECT v.rank, v.rank_status, v.vendor_id, v.vendor_name, v.n_reviews, v.n_cs,
+               v.shrunk_score, v.shrunk_score_low, v.shrunk_score_high, v.p_best, v.verdict_vs_next,
                v.cs_score, v.cs_score_low, v.cs_score_high, v.recency_score,
                v.mean_score, v.mean_score_low, v.mean_score_high,
                v.share_positive, v.share_negative, v.n_brands, v.brands,
@@ -214,7 +262,7 @@ VIEWS: dict[str, str] = {
                (SELECT value FROM rollup_meta WHERE key = 'model_id') AS model_id
         FROM vendor_reputation v
         JOIN vendors ON vendors.id = v.vendor_id
-        ORDER BY v.rank, v.vendor_id
+        ORDER BY v.rank IS NULL, v.rank, v.n_cs DESC, v.vendor_id
     """,
     "review_scores": """
         SELECT r.id AS review_id, r.brand_id, b.name AS brand_name, r.source_id, r.url,
@@ -232,11 +280,14 @@ VIEWS: dict[str, str] = {
     "vendor_review_attribution": """
         SELECT p.vendor_id, vendors.name AS vendor_name, r.id AS review_id, r.brand_id,
                r.published_at, r.date_precision, p.weight,
-               p.start_date AS period_start, p.end_date AS period_end
+               p.start_date AS period_start, p.end_date AS period_end,
+               p.channels AS channels, ch.keywords AS channel_keywords, p.basis
         FROM reviews r
+        LEFT JOIN review_channels ch ON ch.review_id = r.id
         JOIN attribution_periods p ON p.brand_id = r.brand_id
              AND (CASE WHEN r.date_precision = 'missing' OR r.published_at IS NULL THEN '0000-00-00'
                        ELSE substr(r.published_at, 1, 10) END) BETWEEN p.start_date AND p.end_date
+             AND p.channels = COALESCE(ch.channels, '')
         JOIN vendors ON vendors.id = p.vendor_id
         WHERE r.id NOT IN (SELECT review_id FROM review_duplicates)
           AND substr(r.first_seen, 1, 10) <= (SELECT value FROM rollup_meta WHERE key = 'as_of')
@@ -247,7 +298,14 @@ VIEWS: dict[str, str] = {
 
 
 # The tables readers use (reputation.api loads them all); the rest are the rebuild's working data.
-PUBLISHED_TABLES = ("rollup_meta", "brand_reputation", "vendor_reputation", "vendor_monthly", "vendor_switches")
+PUBLISHED_TABLES = (
+    "rollup_meta",
+    "brand_reputation",
+    "vendor_reputation",
+    "vendor_monthly",
+    "vendor_quarterly",
+    "vendor_switches",
+)
 
 
 class RollupsMissingError(ReputationError):
