@@ -1,1 +1,2 @@
-"""Scorecards: the data behind a vendor card, its charts, and the HTML/CSV/JSON renderings."""
+"""Scorecards and the overview: the data behind each vendor card and the ranking page, their charts,
+and the HTML/CSV/JSON renderings."""

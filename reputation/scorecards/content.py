@@ -10,6 +10,7 @@ Nothing here renders; see render.py.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,16 +20,19 @@ from typing import Any, Literal, TypedDict
 import sqlite_utils
 
 from reputation.rollups.build import CS_RELEVANCE_THRESHOLD
+from reputation.rollups.ranking import RankRow, ranking, ranking_meta
 from reputation.rollups.views import RollupsMissingError, require_rollups
 from storage.database import utcnow
 from storage.errors import NotFoundError
 
-__all__ = ["RollupsMissingError", "Scorecard", "build_scorecards", "scorecard_schema"]
+__all__ = ["RollupsMissingError", "Scorecard", "build_scorecards", "file_stem", "scorecard_schema"]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 SCHEMA_FILE = "scorecard.schema.json"  # package data of reputation.scorecards
 EXCERPTS_PER_SIDE = 3
 EXCERPT_MAX_CHARS = 400
+# An excerpt is "clearly" negative or positive when its service score is at least this far from 0.
+EXCERPT_THRESHOLD = 0.5
 # The roll-ups' view of which reviews count for which vendor (copies and out-of-scope excluded).
 ATTRIBUTION_VIEW = "vendor_review_attribution"
 
@@ -49,8 +53,14 @@ class VendorInfo(TypedDict):
 
 
 class Rank(TypedDict):
-    position: int | None  # None: unranked (no shrunk score)
-    of: int
+    """Where the ranking puts the vendor, and how sure it is."""
+
+    position: int | None  # None: not ranked (not enough evidence)
+    of: int  # vendors ranked
+    tied: bool  # shares its position with another vendor
+    p_best: float | None  # probability of being the best vendor, from the ranking's model
+    min_n: int  # customer-service reviews needed before a rank is claimed
+    enough_evidence: bool
 
 
 class Metric(TypedDict):
@@ -91,8 +101,26 @@ class MonthlyPoint(TypedDict):
     share_negative_high: float | None
 
 
+class QuarterPoint(TypedDict):
+    """One quarter of the trend; ``enough`` False: fewer than the minimum n, drawn as a gap."""
+
+    quarter: str  # 'YYYY-Qn'
+    n_cs: int
+    cs_score: float | None
+    cs_score_low: float | None
+    cs_score_high: float | None
+    enough: bool
+
+
 class SwitchInfo(TypedDict):
-    """A vendor switch at a client brand, seen from this vendor ('in': to it, 'out': away)."""
+    """A vendor switch at a client brand, seen from this vendor ('in': to it, 'out': away).
+
+    ``other_*`` is the same brand's sentiment in sentences that are not about service: the
+    baseline that the service change is compared with. ``*_for_vendor`` are the service
+    change and the change beyond the baseline signed from this vendor's point of view
+    (positive = points for this vendor): on an 'out' switch, service improving after the client
+    left counts against the vendor.
+    """
 
     direction: Literal["in", "out"]
     brand_id: str
@@ -115,6 +143,8 @@ class SwitchInfo(TypedDict):
     cs_change: float | None
     other_change: float | None
     did: float | None
+    cs_change_for_vendor: float | None
+    did_for_vendor: float | None
 
 
 class Excerpt(TypedDict):
@@ -123,14 +153,23 @@ class Excerpt(TypedDict):
     brand_name: str
     published_at: str | None
     cs_score: float | None
+    cs_relevance: float | None
     title: str | None
     text: str
     url: str | None
 
 
 class Excerpts(TypedDict):
+    """Clearly negative / positive service excerpts; ``threshold``: the |CS score| they all reach."""
+
+    threshold: float
     worst: list[Excerpt]
     best: list[Excerpt]
+
+
+class Period(TypedDict):
+    first: str | None  # first and last published day among the vendor's attributed reviews
+    last: str | None
 
 
 class Scorecard(TypedDict):
@@ -140,12 +179,15 @@ class Scorecard(TypedDict):
     generated_at: str
     rollup: RollupInfo
     vendor: VendorInfo
-    status: Literal["ok", "no_attributable_reviews"]
+    status: Literal["ok", "not_enough_evidence", "no_attributable_reviews"]
     n_reviews: int
     n_brands: int
+    period: Period
     rank: Rank
     metrics: dict[str, Metric]  # keyed by MetricSpec.key, in METRICS order
     brands: list[BrandShare]
+    min_period_n: int  # customer-service reviews a quarter needs to be drawn
+    quarterly: list[QuarterPoint]
     monthly: list[MonthlyPoint]
     switches: list[SwitchInfo]
     excerpts: Excerpts
@@ -248,19 +290,18 @@ def _metric(row: dict[str, Any], spec: MetricSpec, median: float | None) -> Metr
     }
 
 
-def _medians(all_rows: list[dict[str, Any]]) -> dict[str, float | None]:
-    """Median of each metric over vendors that have a value (vendors with n=0 do not count)."""
+def _medians(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Median of each metric over the ranked vendors (too little evidence does not move it)."""
     out: dict[str, float | None] = {}
     for spec in METRICS:
-        values = [float(r[spec.column]) for r in all_rows if r.get(spec.column) is not None]
+        values = [float(r[spec.column]) for r in rows if r.get(spec.column) is not None]
         out[spec.key] = statistics.median(values) if values else None
     return out
 
 
-def _rank(row: dict[str, Any]) -> int | None:
-    if row.get("rank") is None or row.get("shrunk_score") is None:
-        return None
-    return int(row["rank"])
+def _hidden(metric: Metric) -> Metric:
+    """A metric of a vendor with too little evidence: n only, no number that would look precise."""
+    return {**metric, "value": None, "low": None, "high": None, "vs_median": None}
 
 
 def _brands(row: dict[str, Any]) -> list[BrandShare]:
@@ -340,53 +381,95 @@ def _switches(db: sqlite_utils.Database, vendor_id: str) -> list[SwitchInfo]:
             "cs_change": _num(r.get("cs_change")),
             "other_change": _num(r.get("other_change")),
             "did": _num(r.get("did")),
+            "cs_change_for_vendor": _for_vendor(r.get("cs_change"), r["to_vendor_id"] == vendor_id),
+            "did_for_vendor": _for_vendor(r.get("did"), r["to_vendor_id"] == vendor_id),
         }
         for r in _rows(db, sql, {"v": vendor_id})
     ]
 
 
+def _for_vendor(change: Any, came_in: bool) -> float | None:
+    """A brand's change signed for the vendor: better service after it took over counts for it,
+    better service after the client left it counts against it."""
+    value = _num(change)
+    if value is None:
+        return None
+    return value if came_in else _num(-value)
+
+
+def _sentences(cs_sentences: str | None) -> list[str]:
+    try:
+        sentences = json.loads(cs_sentences) if cs_sentences else []
+    except ValueError:
+        sentences = []
+    return [str(x).strip() for x in sentences if str(x).strip()] if isinstance(sentences, list) else []
+
+
 def _excerpt_text(cs_sentences: str | None, body: str) -> str:
     """The customer-service sentences when the model kept them, else the start of the body."""
-    text = ""
-    if cs_sentences:
-        try:
-            sentences = json.loads(cs_sentences)
-        except ValueError:
-            sentences = []
-        if isinstance(sentences, list):
-            text = " ".join(str(s).strip() for s in sentences if str(s).strip())
-    text = text or body.strip()
+    text = " ".join(_sentences(cs_sentences)) or body.strip()
     if len(text) > EXCERPT_MAX_CHARS:
         text = text[: EXCERPT_MAX_CHARS - 1].rstrip() + "…"
     return text
 
 
-def _excerpts(db: sqlite_utils.Database, vendor_id: str, meta: dict[str, str]) -> Excerpts:
-    """Worst and best customer-service excerpts among the reviews the roll-ups attributed to the vendor.
+def _pick(candidates: list[dict[str, Any]], exclude: set[str]) -> list[dict[str, Any]]:
+    """Up to EXCERPTS_PER_SIDE candidates, one per brand first and never the same text twice.
 
-    Same inputs as the customer-service score: attributed (syndicated copies excluded),
-    English, relevant enough, and scored by the roll-ups' model revision.
+    Candidates arrive best-first (most about service, then most extreme), so the choice does not
+    hinge on which of many saturated scores is a hair higher.
+    """
+    chosen: list[dict[str, Any]] = []
+    seen_text: set[str] = set()
+    for one_per_brand in (True, False):
+        brands = {c["brand_id"] for c in chosen}
+        for c in candidates:
+            if len(chosen) == EXCERPTS_PER_SIDE:
+                return chosen
+            text = c["_text"].casefold()
+            if c["review_id"] in exclude or text in seen_text or (one_per_brand and c["brand_id"] in brands):
+                continue
+            chosen.append(c)
+            seen_text.add(text)
+            brands.add(c["brand_id"])
+            exclude.add(c["review_id"])
+    return chosen
+
+
+def _excerpts(db: sqlite_utils.Database, vendor_id: str, meta: dict[str, str]) -> Excerpts:
+    """Clearly negative and clearly positive customer-service excerpts of the vendor's reviews.
+
+    Same inputs as the customer-service score: attributed (syndicated copies excluded), English,
+    relevant enough, scored by the roll-ups' model revision. A "worst" excerpt must have a service
+    score of -EXCERPT_THRESHOLD or below *and* a review the model did not label positive overall
+    (and the mirror for "best"), so a mostly-positive review is never shown as the worst; among those, the
+    reviews most about service come first. Too few clear cases give fewer excerpts, not weaker ones.
     """
     sql = f"""
         SELECT DISTINCT r.id AS review_id, r.brand_id, b.name AS brand_name, r.published_at, r.url,
-               r.title, r.body, rs.cs_sentences, rs.cs_score
+               r.title, r.body, rs.cs_sentences, rs.cs_score, rs.cs_relevance, rs.score, rs.label
         FROM {ATTRIBUTION_VIEW} a
         JOIN reviews r ON r.id = a.review_id
         JOIN brands b ON b.id = r.brand_id
         JOIN review_sentiment rs ON rs.review_id = r.id AND rs.model_id = :model AND rs.model_revision = :revision
         WHERE a.vendor_id = :v AND rs.cs_score IS NOT NULL AND rs.cs_relevance >= :min_rel
               AND COALESCE(lower(substr(COALESCE(rs.language, r.language), 1, 2)), 'en') = 'en'
-              AND r.id NOT IN (SELECT value FROM json_each(:exclude))
-        ORDER BY rs.cs_score {{order}}, r.id
-        LIMIT {EXCERPTS_PER_SIDE}
+              AND rs.cs_score * :sign >= :threshold
+              AND COALESCE(rs.label, '') <> :opposite
+        ORDER BY round(rs.cs_relevance, 2) DESC, rs.cs_score * :sign DESC, r.published_at DESC, r.id
+        LIMIT 200
     """
     params: dict[str, Any] = {
-        "v": vendor_id, "min_rel": CS_RELEVANCE_THRESHOLD, "exclude": "[]",
+        "v": vendor_id, "min_rel": CS_RELEVANCE_THRESHOLD, "threshold": EXCERPT_THRESHOLD,
         "model": meta.get("model_id"), "revision": meta.get("model_revision"),
     }
-    worst = _rows(db, sql.format(order="ASC"), params)
-    params["exclude"] = json.dumps([r["review_id"] for r in worst])
-    best = _rows(db, sql.format(order="DESC"), params)
+    exclude: set[str] = set()
+    picked: dict[str, list[dict[str, Any]]] = {}
+    for side, sign, opposite in (("worst", -1, "positive"), ("best", 1, "negative")):
+        rows = _rows(db, sql, {**params, "sign": sign, "opposite": opposite})
+        for r in rows:
+            r["_text"] = _excerpt_text(r["cs_sentences"], r["body"] or "")
+        picked[side] = _pick(rows, exclude)
 
     def shape(r: dict[str, Any]) -> Excerpt:
         return {
@@ -395,12 +478,55 @@ def _excerpts(db: sqlite_utils.Database, vendor_id: str, meta: dict[str, str]) -
             "brand_name": str(r["brand_name"]),
             "published_at": r["published_at"],
             "cs_score": _num(r["cs_score"]),
+            "cs_relevance": _num(r["cs_relevance"]),
             "title": r["title"],
-            "text": _excerpt_text(r["cs_sentences"], r["body"] or ""),
+            "text": r["_text"],
             "url": r["url"],
         }
 
-    return {"worst": [shape(r) for r in worst], "best": [shape(r) for r in best]}
+    return {"threshold": EXCERPT_THRESHOLD, "worst": [shape(r) for r in picked["worst"]],
+            "best": [shape(r) for r in picked["best"]]}
+
+
+def _quarterly(db: sqlite_utils.Database, vendor_id: str) -> list[QuarterPoint]:
+    """The trend: calendar quarters with an interval; a quarter under the minimum n is a gap."""
+    out: list[QuarterPoint] = []
+    for r in _rows(db, "SELECT * FROM vendor_quarterly WHERE vendor_id = ? ORDER BY quarter", (vendor_id,)):
+        low, high = _interval(r, "cs_score")
+        out.append({
+            "quarter": str(r["quarter"]),
+            "n_cs": _int(r.get("n_cs")),
+            "cs_score": _num(r.get("cs_score")),
+            "cs_score_low": low,
+            "cs_score_high": high,
+            "enough": bool(r.get("enough")),
+        })
+    return out
+
+
+def tied_flags(rows: Sequence[RankRow]) -> dict[str, bool]:
+    """Vendors whose verdict with the vendor above or below is 'tied' (cannot be told apart)."""
+    ranked = [r for r in rows if r["rank"] is not None]
+    flags = dict.fromkeys((r["vendor_id"] for r in rows), False)
+    for upper, lower in zip(ranked, ranked[1:], strict=False):
+        if upper["verdict_vs_next"] == "tied":
+            flags[upper["vendor_id"]] = flags[lower["vendor_id"]] = True
+    return flags
+
+
+def file_stem(vendor_id: str) -> str:
+    """A file name from a vendor id: registry slugs pass unchanged, anything else is made safe."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", vendor_id).strip("_")
+    return stem or "vendor"
+
+
+def rollup_info(meta: dict[str, str]) -> RollupInfo:
+    return {
+        "as_of": meta.get("as_of"),
+        "built_at": meta.get("built_at"),
+        "model_id": meta.get("model_id"),
+        "model_revision": meta.get("model_revision"),
+    }
 
 
 def build_scorecards(db: sqlite_utils.Database, vendor_ids: list[str] | None = None) -> list[Scorecard]:
@@ -413,35 +539,48 @@ def build_scorecards(db: sqlite_utils.Database, vendor_ids: list[str] | None = N
         "LEFT JOIN vendors v ON v.id = vr.vendor_id ORDER BY vr.vendor_id",
     )
     by_id = {r["vendor_id"]: r for r in all_rows}
-    medians = _medians(all_rows)
-    # Vendors without a score are not ranked (the table puts them last); rank among those with one.
-    ranked = sum(1 for r in all_rows if r.get("shrunk_score") is not None)
+    ranks = {r["vendor_id"]: r for r in ranking(db)}
+    tied = tied_flags(list(ranks.values()))
+    ranked = sum(1 for r in ranks.values() if r["rank"] is not None)
+    medians = _medians([r for r in all_rows if ranks[r["vendor_id"]]["rank"] is not None])
+    settings = ranking_meta(db)
+    min_n, min_period_n = int(settings["min_rank_n"]), int(settings["min_period_n"])
     generated_at = utcnow()
     cards: list[Scorecard] = []
     for vendor_id in wanted:
-        row = by_id[vendor_id]
+        row, rank = by_id[vendor_id], ranks[vendor_id]
         n_reviews = _int(row.get("n_reviews"))
+        enough = rank["rank"] is not None
+        metrics = {spec.key: _metric(row, spec, medians[spec.key]) for spec in METRICS}
+        if not enough:
+            metrics = {key: _hidden(m) for key, m in metrics.items()}
+        evidence = rank["evidence"]
         cards.append(
             {
                 "schema_version": SCHEMA_VERSION,
                 "generated_at": generated_at,
-                "rollup": {
-                    "as_of": meta.get("as_of"),
-                    "built_at": meta.get("built_at"),
-                    "model_id": meta.get("model_id"),
-                    "model_revision": meta.get("model_revision"),
-                },
+                "rollup": rollup_info(meta),
                 "vendor": {
                     "id": str(vendor_id),
                     "name": str(row.get("vendor_name") or vendor_id),
                     "website": row.get("vendor_website"),
                 },
-                "status": "ok" if n_reviews > 0 else "no_attributable_reviews",
+                "status": "ok" if enough else "not_enough_evidence" if n_reviews > 0 else "no_attributable_reviews",
                 "n_reviews": n_reviews,
                 "n_brands": _int(row.get("n_brands")),
-                "rank": {"position": _rank(row), "of": ranked},
-                "metrics": {spec.key: _metric(row, spec, medians[spec.key]) for spec in METRICS},
+                "period": {"first": evidence.get("first_review"), "last": evidence.get("last_review")},
+                "rank": {
+                    "position": rank["rank"],
+                    "of": ranked,
+                    "tied": tied[vendor_id],
+                    "p_best": _num(rank["p_best"]) if enough else None,
+                    "min_n": min_n,
+                    "enough_evidence": enough,
+                },
+                "metrics": metrics,
                 "brands": _brands(row),
+                "min_period_n": min_period_n,
+                "quarterly": _quarterly(db, vendor_id),
                 "monthly": _monthly(db, vendor_id),
                 "switches": _switches(db, vendor_id),
                 "excerpts": _excerpts(db, vendor_id, meta),
