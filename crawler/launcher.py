@@ -15,7 +15,10 @@ from the caller. The parent only launches and reports:
   the end of the crawl log;
 - the child dies with the parent and keeps the parent's writer lock until it has (see
   ``_run_child``), so a killed ``reputation crawl`` or ``run`` never leaves a crawl writing
-  beside the next one.
+  beside the next one;
+- given a ``progress`` callback, the parent enables crawler.progress in the child, which
+  appends a JSON line of counts (pages, reviews, errors, per source) to a file every second;
+  the parent reads new lines while it waits and hands each to the callback.
 
 The child finds the Scrapy project through ``SCRAPY_SETTINGS_MODULE`` alone, so it runs the
 installed packages from whatever folder the caller is in.
@@ -24,17 +27,20 @@ installed packages from whatever folder the caller is in.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from crawler.extractors.layout_config import load_layouts
 from crawler.identity import author_key
+from crawler.progress import EXTENSION_PATH, PROGRESS_FILE_SETTING, PROGRESS_INTERVAL_SETTING
 from crawler.sources import is_due, select_sources, write_sources_file
 from storage.database import connect
 from storage.errors import ReputationError
@@ -53,12 +59,14 @@ TERMINATE_GRACE_SECONDS = 30.0
 class CrawlError(ReputationError):
     """The crawl process failed or every source failed; the message carries the log's tail.
 
-    ``run`` is the child's run-log row when it wrote one (None if it died before).
+    ``run`` is the child's run-log row when it wrote one (None if it died before); ``headline``
+    is the message without the log's tail, one line for a terminal (the tail belongs in a log file).
     """
 
-    def __init__(self, message: str, run: RunRow | None = None) -> None:
+    def __init__(self, message: str, run: RunRow | None = None, headline: str | None = None) -> None:
         super().__init__(message)
         self.run = run
+        self.headline = headline or (message.splitlines() or [""])[0]
 
 
 def crawl_command(
@@ -78,6 +86,47 @@ def crawl_command(
     for key, value in merged.items():
         argv += ["-s", f"{key}={value}"]
     return argv
+
+
+Progress = Callable[[dict[str, Any]], None]  # a crawler.progress snapshot
+POLL_SECONDS = 0.25  # how often the parent looks at the child and its progress file
+
+
+def _with_progress(settings: Mapping[str, Any], progress_file: Path, interval: float) -> dict[str, Any]:
+    """The caller's settings plus those enabling crawler.progress (kept beside any EXTENSIONS given)."""
+    merged = dict(settings)
+    extensions = merged.get("EXTENSIONS") or {}
+    if isinstance(extensions, str):
+        extensions = json.loads(extensions)
+    merged["EXTENSIONS"] = json.dumps({**extensions, EXTENSION_PATH: 900})
+    merged[PROGRESS_FILE_SETTING] = str(progress_file)
+    merged.setdefault(PROGRESS_INTERVAL_SETTING, interval)  # a -s REPUTATION_PROGRESS_INTERVAL wins
+    return merged
+
+
+class _ProgressReader:
+    """Hands each whole new line of the progress file to the callback (a half-written line waits)."""
+
+    def __init__(self, path: Path, callback: Progress) -> None:
+        self.path, self.callback, self.offset = path, callback, 0
+
+    def poll(self) -> None:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return
+        end = data.rfind(b"\n")
+        if end < 0:
+            return
+        self.offset += end + 1
+        for line in data[: end + 1].splitlines():
+            try:
+                snapshot = json.loads(line)
+            except ValueError:
+                continue
+            self.callback(snapshot)
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -111,7 +160,27 @@ def _die_with_parent() -> Callable[[], None] | None:
     return hook
 
 
-def _run_child(argv: list[str], timeout: float | None) -> tuple[int | None, str]:
+def _wait(child: subprocess.Popen[bytes], timeout: float | None, reader: _ProgressReader | None) -> int:
+    """The child's exit status, reading progress while it runs; TimeoutExpired past ``timeout``."""
+    if reader is None:
+        return child.wait(timeout=timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise subprocess.TimeoutExpired(child.args, timeout or 0)
+        try:
+            returncode = child.wait(timeout=POLL_SECONDS if left is None else min(POLL_SECONDS, left))
+        except subprocess.TimeoutExpired:
+            reader.poll()
+            continue
+        reader.poll()
+        return returncode
+
+
+def _run_child(
+    argv: list[str], timeout: float | None, reader: _ProgressReader | None = None
+) -> tuple[int | None, str]:
     """(exit status or None on timeout, the whole log)."""
     env = dict(os.environ)
     env["SCRAPY_SETTINGS_MODULE"] = SETTINGS_MODULE
@@ -121,7 +190,7 @@ def _run_child(argv: list[str], timeout: float | None) -> tuple[int | None, str]
             pass_fds=held_lock_fds(), preexec_fn=_die_with_parent(),  # see _die_with_parent
         ) as child:  # fmt: skip
             try:
-                returncode: int | None = child.wait(timeout=timeout)
+                returncode: int | None = _wait(child, timeout, reader)
             except subprocess.TimeoutExpired:
                 returncode = None
                 child.terminate()
@@ -164,6 +233,8 @@ def run_crawl(
     settings: Mapping[str, Any] | None = None,
     log_path: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
+    progress: Progress | None = None,
+    progress_interval: float = 1.0,
 ) -> RunRow:
     """Crawl the selected sources in a child Scrapy process; return the run-log row it wrote.
 
@@ -174,6 +245,10 @@ def run_crawl(
     vendor or brand (before anything starts), and CrawlError, with the tail of the crawl log,
     when the child fails, times out or every
     source failed.
+
+    ``progress``, when given, is called in this process with a crawler.progress snapshot about
+    every ``progress_interval`` seconds while the child runs, and once more with its last counts.
+    The child's whole log is appended to ``log_path`` when given.
     """
     check_layouts()
     path = str(Path(db_path).resolve())
@@ -191,11 +266,18 @@ def run_crawl(
     with tempfile.TemporaryDirectory(prefix="reputation-crawl-") as handoff:
         sources_file, run_id_file = Path(handoff, "sources.json"), Path(handoff, "run_id")
         write_sources_file(sources_file, selection, sources)
-        argv = crawl_command(path, sources_file, run_id_file, settings=settings or {})
-        returncode, log = _run_child(argv, timeout)
+        child_settings: Mapping[str, Any] = settings or {}
+        reader = None
+        if progress is not None:
+            progress_file = Path(handoff, "progress.jsonl")
+            child_settings = _with_progress(child_settings, progress_file, progress_interval)
+            reader = _ProgressReader(progress_file, progress)
+        argv = crawl_command(path, sources_file, run_id_file, settings=child_settings)
+        returncode, log = _run_child(argv, timeout, reader)
         run_id = _read_run_id(run_id_file)
     if log_path is not None:
-        Path(log_path).write_text(log, encoding="utf-8")
+        with Path(log_path).open("a", encoding="utf-8") as log_file:
+            log_file.write(log)
     tail = log[-LOG_TAIL_CHARS:]
 
     run: RunRow | None = None
@@ -208,11 +290,11 @@ def run_crawl(
     name = f"crawl run {run_id}" if run_id is not None else "the crawl (no run recorded)"
     if returncode != 0:
         what = "timed out" if returncode is None else f"exited with status {returncode}"
-        raise CrawlError(f"{name} {what}; end of its log:\n{tail}", run)
+        raise CrawlError(f"{name} {what}; end of its log:\n{tail}", run, f"{name} {what}")
     if run is None or run["status"] == "running":
-        raise CrawlError(f"{name} ended without closing its run-log row; end of its log:\n{tail}", run)
+        headline = f"{name} ended without closing its run-log row"
+        raise CrawlError(f"{headline}; end of its log:\n{tail}", run, headline)
     if run["status"] in ("failed", "interrupted"):
-        raise CrawlError(
-            f"{name} {run['status']}: errors {run['errors_by_reason']}; end of its log:\n{tail}", run
-        )
+        headline = f"{name} {run['status']}: errors {run['errors_by_reason']}"
+        raise CrawlError(f"{headline}; end of its log:\n{tail}", run, headline)
     return run

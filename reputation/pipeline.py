@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from crawler.launcher import run_crawl  # light: Scrapy itself only ever runs in its child process
-from reputation.rollups.build import RollupSummary, build_rollups
+from reputation.rollups.build import (
+    DEFAULT_HALF_LIFE_DAYS,
+    DEFAULT_PRIOR_STRENGTH,
+    RollupSummary,
+    build_rollups,
+)
 from storage.runlog import RunRow
 
 if TYPE_CHECKING:
@@ -48,11 +53,22 @@ class Job:
     full: bool = False  # walk every listing to its end instead of an incremental re-crawl
     progress: bool = False  # a progress bar while scoring (for people, not for cron logs)
     model_id: str | None = None  # set by the score stage; the roll-up uses the same model
+    prior_strength: float = DEFAULT_PRIOR_STRENGTH  # roll-up shrinkage (reputation.settings)
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS  # roll-up recency half-life
+    crawl_log: str | os.PathLike[str] | None = None  # file the crawl child's whole log is appended to
+    crawl_progress: Callable[[dict[str, Any]], None] | None = None  # crawler.progress snapshots, as they come
 
 
 def crawl(job: Job) -> RunRow:
     """Crawl the sources; returns the crawl's own crawl_runs row and raises when the crawl fails."""
-    return run_crawl(job.db_path, due_only=job.due_only, full=job.full, settings=dict(job.crawl_settings))
+    return run_crawl(
+        job.db_path,
+        due_only=job.due_only,
+        full=job.full,
+        settings=dict(job.crawl_settings),
+        log_path=job.crawl_log,
+        progress=job.crawl_progress,
+    )
 
 
 def score(job: Job) -> ScoreSummary:
@@ -66,7 +82,9 @@ def score(job: Job) -> ScoreSummary:
 
 def rollup(job: Job) -> RollupSummary:
     """Rebuild the roll-up tables from the scores of the model the score stage used (if it ran)."""
-    return build_rollups(job.db, model_id=job.model_id)
+    return build_rollups(
+        job.db, model_id=job.model_id, prior_strength=job.prior_strength, half_life_days=job.half_life_days
+    )
 
 
 StageFunction = Callable[[Job], Any]
@@ -77,6 +95,7 @@ def write_scorecards(job: Job, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Every vendor's scorecard in every format, from the roll-ups just built."""
     # matplotlib (charts) is slow to import and the scheduled run never writes reports
     from reputation.scorecards.content import build_scorecards
+    from reputation.scorecards.overview import build_overview
     from reputation.scorecards.render import write_scorecards as write
 
-    return write(build_scorecards(job.db), out_dir, SCORECARD_FORMATS)
+    return write(build_scorecards(job.db), out_dir, SCORECARD_FORMATS, overview=build_overview(job.db))

@@ -106,6 +106,20 @@ def test_scorecards_written_in_every_format(demo: DemoResult) -> None:
     assert card["vendor"]["id"] == vendors[0]
 
 
+def test_overview_page_lists_every_vendor_in_rank_order(demo: DemoResult) -> None:
+    """index.html sits beside the cards, and its JSON twin ranks the vendors as the generator made them."""
+    out = demo.site_dir.parent / "scorecards"
+    assert {"index.html", "overview.json", "overview.csv"} <= {path.name for path in out.iterdir()}
+    overview = json.loads((out / "overview.json").read_text())
+    ranked = [row["vendor_id"] for row in overview["vendors"] if row["rank"] is not None]
+    assert ranked == list(demo.manifest.vendor_quality_order)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert all(f"{vendor}.html" in page for vendor in ranked)
+    for path in out.iterdir():
+        if path.is_file():
+            assert path.stat().st_mode & 0o777 == 0o644, path
+
+
 def test_datasette_metadata_written_beside_the_output(demo: DemoResult) -> None:
     """The column documentation comes from package data, so it is there without a checkout."""
     assert demo.metadata == demo.site_dir.parent / "datasette-metadata.yaml"

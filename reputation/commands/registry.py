@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from crawler.extractors.platforms.urls import normalise_domain, suggest_sources
-from reputation.commands.common import open_db
+from reputation.commands.common import echo_csv, echo_json, one_format, open_db, output_options
 from reputation.commands.sources import suggestions_yaml
 from reputation.registry.entries import Brand
 from reputation.registry.loader import read_registry, summarize, write_registry
@@ -58,14 +60,54 @@ def _suggestions(brand: Brand) -> str:
     return note + "\n" + suggestions_yaml(found, needs, brand.id, domain)
 
 
+LIST_COLUMNS = ("vendor_id", "vendor_name", "brand_id", "start_date", "end_date", "scope")
+
+
 @vendors.command("list")
+@output_options(csv=True)
 @click.pass_context
-def list_vendors(ctx: click.Context) -> None:
-    """Show the vendors and the brands they serve."""
+def list_vendors(ctx: click.Context, as_json: bool, as_csv: bool) -> None:
+    """Show the vendors and the brands they serve (one row per engagement; tab-separated, with a header).
+
+    --json gives one object per vendor with its engagements (end_date null: still open);
+    --csv one row per engagement.
+
+    \b
+    Examples:
+      reputation vendors list
+      reputation vendors list --json | jq '.[].id'
+      reputation vendors list --csv > engagements.csv
+    """
+    one_format(as_json, as_csv)
     db = open_db(ctx)
-    rows = db.execute(
-        "SELECT v.id, v.name, e.brand_id, e.start_date, COALESCE(e.end_date, 'open'), e.scope "
-        "FROM vendors v LEFT JOIN engagements e ON e.vendor_id = v.id ORDER BY v.id, e.start_date"
-    ).fetchall()
-    for vid, name, brand, start, end, scope in rows:
-        click.echo(f"{vid}\t{name}\t{brand or '-'}\t{start or ''}..{end if brand else ''}\t{scope or ''}")
+    rows = [
+        dict(zip(LIST_COLUMNS, row, strict=True))
+        for row in db.execute(
+            "SELECT v.id, v.name, e.brand_id, e.start_date, e.end_date, e.scope "
+            "FROM vendors v LEFT JOIN engagements e ON e.vendor_id = v.id ORDER BY v.id, e.start_date, e.brand_id"
+        ).fetchall()
+    ]
+    if as_csv:
+        echo_csv(rows, LIST_COLUMNS)
+        return
+    if as_json:
+        by_vendor: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            vendor = by_vendor.setdefault(row["vendor_id"], {"id": row["vendor_id"], "name": row["vendor_name"],
+                                                             "engagements": []})
+            if row["brand_id"] is not None:
+                vendor["engagements"].append({k: row[k] for k in ("brand_id", "start_date", "end_date", "scope")})
+        echo_json(list(by_vendor.values()))
+        return
+    click.echo("vendor\tname\tbrand\tperiod\tscope")
+    for row in rows:
+        brand = row["brand_id"]
+        period = f"{row['start_date'] or ''}..{row['end_date'] or 'open'}" if brand else ""
+        click.echo(f"{row['vendor_id']}\t{row['vendor_name']}\t{brand or '-'}\t{period}\t{row['scope'] or ''}")
+
+
+# Discovery: engagement candidates proposed from vendors' own pages, decided by an analyst.
+from reputation.commands import discover as _discover  # noqa: E402 - attached after the group exists
+
+for _command in (_discover.discover, _discover.candidates, _discover.accept, _discover.reject):
+    vendors.add_command(_command)

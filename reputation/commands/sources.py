@@ -20,7 +20,13 @@ from storage.errors import BadValueError, NotFoundError
 
 @click.group()
 def sources() -> None:
-    """Where brands' reviews live."""
+    """Where brands' reviews live.
+
+    \b
+    Examples:
+      reputation sources suggest northwind-air
+      reputation sources suggest example.com --app-id com.example.app --json
+    """
 
 
 def _brand_website(ctx: click.Context, brand: str) -> tuple[bool, str | None]:
@@ -117,6 +123,12 @@ def suggest(
 
     Trustpilot follows from the domain, Google Play and the App Store from app ids; Yelp,
     Amazon, TripAdvisor and ConsumerAffairs pages must be found by hand and are listed as such.
+
+    \b
+    Examples:
+      reputation sources suggest northwind-air
+      reputation sources suggest example.com --app-id com.example.app --apple-id 123456789
+      reputation sources suggest example.com --json
     """
     brand, found_domain = _resolve(ctx, brand_or_domain, domain, needs_domain=not (app_ids or apple_ids))
     try:
