@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.report import Figure, machine_info, markdown_table, write_results
 
-BENCHMARKS = ("scoring", "crawl", "storage")
+BENCHMARKS = ("scoring", "crawl", "storage", "redis-score", "redis-crawl")
 
 
 def _say(message: str) -> None:
@@ -83,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
             (workdir / "storage").mkdir()
             figures += _guarded("storage", lambda: storage.run(
                 workdir / "storage", quick=args.quick, repetitions=repetitions, model_dir=model_dir, say=_say))
+        if "redis-score" in selected:  # scoring workers over Redis (bench/redis_score.py)
+            from bench import redis_score
+            figures += _guarded("redis-score", lambda: redis_score.run(
+                workdir / "redis-score", quick=args.quick, model_dir=model_dir, is_default=is_default, say=_say))
+        if "redis-crawl" in selected:  # crawl workers on the Redis frontier (bench/redis_crawl.py)
+            from bench import redis_crawl
+            figures += _guarded("redis-crawl", lambda: redis_crawl.run(workdir / "redis-crawl", quick=args.quick, say=_say))
     finally:
         if args.keep:
             _say(f"working files kept in {workdir}")

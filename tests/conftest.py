@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlite_utils
+from redis_server import redis_server, redis_url  # noqa: F401  (fixtures for the distributed-mode tests)
 from servers import LocalServer
 
 from storage.database import connect

@@ -1,0 +1,174 @@
+"""The ``reviews`` spider on the shared Redis frontier: what a crawl worker runs.
+
+Navigation and extraction are the ``reviews`` spider's own (this subclasses it); what differs:
+
+* start entries come from the frontier's start list (pushed by ``reputation crawl --redis``,
+  reputation.distributed.enqueue), each carrying its source row, so no database is read;
+* requests are taken from and pushed to the shared frontier (crawler.redis_frontier), and each
+  page, once its items are in the items stream and its next pages in the frontier, is recorded
+  in the pages stream and its lease released;
+* the page budget and the repeating-page stop count per worker (each sees the pages it fetched),
+  and an incremental crawl does not stop early at known reviews (that needs the database): it
+  reads the listing newest first to its end and the writer stores known reviews as unchanged.
+
+Run by crawler.redis_frontier.run_worker (``reputation worker crawl --redis URL``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
+from scrapy.http import Response
+from scrapy_redis.spiders import RedisMixin
+from twisted.python.failure import Failure
+
+from crawler.items import ReviewItem, ReviewPage
+from crawler.redis_frontier import (
+    DEAD_LETTER_COUNTS,
+    DEAD_LETTER_STREAM,
+    PAGES_STREAM,
+    REASON_MALFORMED,
+    START_KEY,
+    RedisStartAdapter,
+    connect,
+    frontier_depth,
+    release,
+)
+from crawler.sources import SOURCE_COLUMNS
+from spiders.reviews import ReviewsSpider
+from storage.records import Source
+
+logger = logging.getLogger(__name__)
+
+#: The pages stream is for checks and status; bounded so it never grows without end.
+PAGES_STREAM_MAXLEN = 1_000_000
+
+
+def source_from_entry(entry: Mapping[str, Any]) -> Source:
+    """The Source a start entry carries (ValueError names what is wrong)."""
+    raw = entry.get("source")
+    if not isinstance(raw, dict):
+        raise ValueError("start entry has no 'source' object")
+    missing = [c for c in ("id", "brand_id", "url") if not raw.get(c)]
+    if missing:
+        raise ValueError(f"start entry's source lacks {', '.join(missing)}")
+    return Source(**{k: v for k, v in raw.items() if k in SOURCE_COLUMNS})
+
+
+class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # type: ignore[misc,unused-ignore]
+    """The ``reviews`` spider reading its start entries and requests from the shared frontier."""
+
+    name = "reviews_frontier"
+    # Start entries taken per idle check: their first-page requests go straight back to the shared
+    # queue (any worker may fetch them), so taking many at once only spreads the sources sooner.
+    redis_batch_size = 256
+    idle_exit: float | None = None  # seconds the whole frontier may stay empty before the worker stops
+    empty_since: float | None = None
+    worker = "crawl"
+    open_pages: dict[int, list[Any]]  # id(response) -> [items finished, items yielded or None]
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> FrontierReviewsSpider:
+        # Not ReviewsSpider.from_crawler: a worker selects no sources from a database.
+        spider: FrontierReviewsSpider = scrapy.Spider.from_crawler.__func__(cls, crawler, *args, **kwargs)  # type: ignore[attr-defined]
+        settings = crawler.settings
+        spider.sources = []
+        spider.allowed_domains = []  # scope per source: crawler.scope and RedirectScopeMiddleware
+        spider.max_pages = max(1, settings.getint("REPUTATION_MAX_PAGES_PER_SOURCE", 1000))
+        spider.max_empty_pages = max(1, settings.getint("REPUTATION_MAX_EMPTY_PAGES", 3))
+        spider.selection = {"redis": True}
+        idle = settings.getfloat("REPUTATION_WORKER_IDLE_EXIT", 0.0)
+        spider.idle_exit = idle if idle > 0 else None
+        spider.setup_redis(crawler)
+        spider.server = connect(settings["REDIS_URL"])  # retries through Redis restarts
+        spider.count_size = spider.server.llen
+        spider.worker = settings["REPUTATION_FRONTIER_WORKER"]
+        spider.open_pages = {}
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(spider.item_finished, signal=signal)
+        return spider
+
+    def make_request_from_data(self, data: bytes | str) -> list[scrapy.Request]:
+        """A start entry (JSON: url, source, kind) -> the source's first page request."""
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        try:
+            entry = json.loads(text)
+            if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+                raise ValueError("start entry is not a JSON object with a 'url'")
+            source = source_from_entry(entry)
+        except (ValueError, TypeError) as exc:
+            self.crawler.stats.inc_value("reputation/frontier/bad_start_entry")
+            pipe = self.server.pipeline(transaction=True)
+            pipe.xadd(DEAD_LETTER_STREAM, {
+                "stream": START_KEY, "group": "crawl", "id": "", "reason": REASON_MALFORMED,
+                "detail": str(exc)[:2000], "deliveries": "1", "fields": text[:100_000], "at": f"{time.time():.3f}",
+            })  # fmt: skip
+            pipe.hincrby(DEAD_LETTER_COUNTS, f"{START_KEY}|{REASON_MALFORMED}", 1)
+            pipe.execute()
+            logger.error("dead-lettered a start entry: %s", exc)
+            return []
+        return [self.page_request(entry["url"], source, page=1)]
+
+    def parse_page(self, response: Response) -> Iterator[ReviewPage | scrapy.Request]:
+        items = 0
+        for output in super().parse_page(response):
+            items += isinstance(output, ReviewItem | ReviewPage)
+            yield output
+        self.items_finished(response, total=items)
+
+    def item_finished(self, item: Any, response: Response | None = None, **kwargs: Any) -> None:
+        """An item left the pipelines (streamed, or dropped with its reason counted)."""
+        if response is not None and isinstance(item, ReviewItem | ReviewPage):
+            self.items_finished(response, done=1)
+
+    def items_finished(self, response: Response, *, total: int | None = None, done: int = 0) -> None:
+        """Release the page once its callback ended and every item it yielded left the pipelines.
+
+        Not at the callback's end alone: Scrapy pulls a few items ahead of the pipelines
+        (scrapy.utils.asyncio._parallel_asyncio), so the last ones may not be in Redis yet.
+        """
+        state = self.open_pages.setdefault(id(response), [0, None])
+        state[0] += done
+        if total is not None:
+            state[1] = total
+        if state[1] is not None and state[0] >= state[1]:
+            del self.open_pages[id(response)]
+            self.page_done(response.request, response.status, state[1])
+
+    def page_failed(self, failure: Failure) -> None:
+        super().page_failed(failure)
+        request = failure.request  # type: ignore[attr-defined]
+        response = getattr(failure.value, "response", None)
+        self.page_done(request, getattr(response, "status", 0) or 0, 0, error=type(failure.value).__name__)
+
+    def page_done(self, request: scrapy.Request | None, status: int, items: int, error: str = "") -> None:
+        """Record the page in the pages stream, then release its frontier lease."""
+        if request is None:
+            return
+        source: Source | None = request.meta.get("source")
+        self.server.xadd(
+            PAGES_STREAM,
+            {"url": request.url, "source_id": source.id if source else "", "status": str(status),
+             "items": str(items), "error": error, "worker": self.worker},
+            maxlen=PAGES_STREAM_MAXLEN, approximate=True,
+        )  # fmt: skip
+        release(self.crawler, request)
+
+    def spider_idle(self) -> None:
+        """Take more start entries; with ``idle_exit``, stop once the whole frontier stayed empty that long."""
+        self.schedule_next_requests()
+        if self.idle_exit is not None:
+            if any(frontier_depth(self.server).values()):
+                self.empty_since = None
+            elif self.empty_since is None:
+                self.empty_since = time.monotonic()
+            elif time.monotonic() - self.empty_since >= self.idle_exit:
+                return  # let the spider close
+        raise DontCloseSpider
