@@ -79,7 +79,7 @@ test-fast: $(STAMP)
 	$(call run_pytest,-m "not slow and not soak")
 
 lint: $(STAMP)
-	$(BIN)/ruff check reputation crawler spiders sentiment storage demo_world tests bench
+	$(BIN)/ruff check reputation crawler spiders sentiment relations storage demo_world docs tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -1,5 +1,5 @@
-"""Classification metrics, the one place they are defined: accuracy, F1 and macro-F1, expected
-calibration error, and precision/recall/F1 of a yes/no detector.
+"""Classification metrics, the one place they are defined: accuracy, F1 and macro-F1, a per-class
+report and a confusion matrix, expected calibration error, and precision/recall/F1 of a yes/no detector.
 
 Used by `reputation evaluate`, by the default model's training and held-out card, and by the
 customer-service head. Small numpy versions so evaluation needs no scikit-learn; conventions follow
@@ -44,6 +44,39 @@ def macro_f1(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
     chosen = list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))
     per_label = f1_per_label(y_true, y_pred, chosen)
     return float(np.mean(list(per_label.values())))
+
+
+def per_class_report(
+    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support (gold rows) per label; 0.0 where a ratio is undefined."""
+    _check_lengths(y_true, y_pred)
+    true = np.asarray(y_true, dtype=object)
+    pred = np.asarray(y_pred, dtype=object)
+    report: dict[str, dict[str, float]] = {}
+    for label in labels:
+        tp = int(np.sum((true == label) & (pred == label)))
+        predicted = int(np.sum(pred == label))
+        support = int(np.sum(true == label))
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * tp / (predicted + support) if predicted + support else 0.0
+        report[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    return report
+
+
+def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> list[list[int]]:
+    """Counts with gold labels as rows and predictions as columns, both in ``labels`` order.
+
+    A pair outside ``labels`` raises, so no row is left out of the table unnoticed."""
+    _check_lengths(y_true, y_pred)
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for truth, guess in zip(y_true, y_pred, strict=True):
+        if truth not in index or guess not in index:
+            raise ValueError(f"label {truth if truth not in index else guess!r} is not one of {list(labels)}")
+        matrix[index[truth]][index[guess]] += 1
+    return matrix
 
 
 def expected_calibration_error(

@@ -8,10 +8,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from tiny_models import build_classifier
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from reputation.cli import cli
 from reputation.scoring.evaluation import EvaluationInputError, read_labelled, score_system
-from sentiment.metrics import accuracy, expected_calibration_error, f1_per_label, macro_f1
+from sentiment.metrics import (
+    accuracy,
+    confusion_matrix,
+    expected_calibration_error,
+    f1_per_label,
+    macro_f1,
+    per_class_report,
+)
 from sentiment.model import Prediction
 from sentiment.vader_baseline import VaderBaseline, vader_label, vader_probabilities
 
@@ -70,8 +78,50 @@ def test_score_system_on_fixed_probabilities() -> None:
     assert result.macro_f1 == pytest.approx((2 / 3 + 0 + 0.5) / 3)
     # bins: 0.8 -> 11 (correct), 0.6 -> 8 (wrong), 0.5 -> 7 (correct), 1/3 -> 4 (wrong)
     assert result.ece == pytest.approx((0.2 + 0.6 + 0.5 + 1 / 3) / 4)
-    # pos/neg rows: 0.8 >= 0.1 -> positive (right), 0.1 < 0.3 -> negative (right), tie -> positive (right)
-    assert (result.binary_accuracy, result.n_binary) == (1.0, 3)
+    # pos/neg rows: 0.8 > 0.1 -> positive (right), 0.1 < 0.3 -> negative (right), the unscorable
+    # text's tie takes no side (an error, not a free "positive")
+    assert (result.binary_accuracy, result.n_binary, result.binary_no_side) == (pytest.approx(2 / 3), 3, 1)
+    assert result.binary_accuracy_decided == 1.0
+    # the gold set has all three classes: macro-F1 over all three, as above
+    assert result.macro_f1_classes == ["negative", "neutral", "positive"]
+    assert result.confusion == {
+        "labels": ["negative", "neutral", "positive"],
+        "matrix": [[0, 1, 0], [0, 1, 0], [0, 1, 1]],
+    }
+
+
+def test_per_class_report_and_confusion_matrix_by_hand() -> None:
+    gold = ["pos", "pos", "neg", "neg", "neu"]
+    pred = ["pos", "neg", "neg", "neg", "pos"]
+    report = per_class_report(gold, pred, ["neg", "neu", "pos"])
+    # neg: 2 of 3 predictions right, both gold found; neu: never predicted; pos: 1 of 2, 1 of 2
+    assert report == {
+        "neg": pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2}),
+        "neu": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1},
+        "pos": pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}),
+    }
+    assert confusion_matrix(gold, pred, ["neg", "neu", "pos"]) == [[2, 0, 0], [0, 0, 1], [1, 0, 1]]
+    with pytest.raises(ValueError, match="'neu' is not one of"):
+        confusion_matrix(gold, pred, ["neg", "pos"])
+
+
+def test_vader_thresholds_and_macro_f1_over_gold_classes_at_the_boundaries() -> None:
+    """Compounds exactly on and beside VADER's documented +-0.05 thresholds, on a binary gold set."""
+    compounds = [0.0, 0.04, 0.05, -0.05, -0.04, 0.5]
+    gold = ["negative", "positive", "positive", "negative", "positive", "positive"]
+    predictions = [Prediction(vader_label(c), vader_probabilities(c), c, 1) for c in compounds]
+    assert [p.label for p in predictions] == [
+        "neutral", "neutral", "positive", "negative", "neutral", "positive"
+    ]  # fmt: skip
+    result = score_system("vader", "r", gold, predictions, thresholded=True)
+    assert result.accuracy == pytest.approx(3 / 6)
+    # positive: tp 2, fn 2 -> 2*2/(2*2+0+2) = 2/3; negative: tp 1, fn 1 -> 2/3; neutral has no gold row
+    assert result.macro_f1_classes == ["negative", "positive"]
+    assert result.macro_f1 == pytest.approx(2 / 3)
+    assert result.per_class["neutral"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    # compound 0 is no answer to "positive or negative?", never a positive
+    assert (result.binary_accuracy, result.binary_no_side, result.binary_accuracy_decided) == (0.5, 3, 1.0)
+    assert result.confusion["matrix"] == [[1, 1, 0], [0, 0, 0], [0, 2, 2]]
 
 
 def test_vader_probabilities_agree_with_its_thresholds() -> None:
@@ -143,6 +193,66 @@ def test_evaluate_command_table_and_json(tmp_path: Path, model_dir: Path) -> Non
         1.0,
         2,
     )
+
+
+def test_evaluate_command_on_a_file_with_known_vader_outputs(tmp_path: Path, model_dir: Path) -> None:
+    """A binary gold set (no neutral row) whose VADER compounds sit beside the thresholds."""
+    rows = [
+        ("They sent an apology.", "positive"),  # 0.0516 -> positive
+        ("I had to leave.", "negative"),  # -0.0516 -> negative
+        ("The box is blue.", "negative"),  # 0.0 -> neutral (counted positive before)
+        ("It matters.", "positive"),  # 0.0258 -> neutral
+        ("I love this, great!", "positive"),
+        ("Awful, terrible, I hate it.", "negative"),
+    ]
+    analyzer = SentimentIntensityAnalyzer()
+    compounds = [analyzer.polarity_scores(text)["compound"] for text, _ in rows]
+    assert compounds[:4] == [0.0516, -0.0516, 0.0, 0.0258]  # the fixture is what the test says it is
+    expected = ["positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral" for c in compounds]
+    assert expected == ["positive", "negative", "neutral", "neutral", "positive", "negative"]
+    data = tmp_path / "known.csv"
+    data.write_text("text,label\n" + "".join(f'"{text}",{label}\n' for text, label in rows))
+
+    result = CliRunner().invoke(cli, ["evaluate", str(data), "--model", str(model_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["label_counts"] == {"negative": 3, "neutral": 0, "positive": 3}
+    vader = report["results"][1]
+    assert vader["name"] == "vaderSentiment"
+    assert vader["accuracy"] == pytest.approx(4 / 6)
+    # each polar class: tp 2, fn 1, fp 0 -> F1 0.8; neutral (no gold row) is not averaged in
+    assert vader["macro_f1_classes"] == ["negative", "positive"]
+    assert vader["macro_f1"] == pytest.approx(0.8)
+    assert vader["per_class"]["positive"] == pytest.approx(
+        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3}
+    )
+    assert vader["per_class"]["neutral"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert vader["confusion"] == {
+        "labels": ["negative", "neutral", "positive"],
+        "matrix": [[2, 1, 0], [0, 0, 0], [0, 1, 2]],
+    }
+    assert (vader["binary_accuracy"], vader["n_binary"], vader["binary_no_side"]) == (
+        pytest.approx(4 / 6),
+        6,
+        2,
+    )
+    assert vader["binary_accuracy_decided"] == 1.0
+    model_result = report["results"][0]
+    assert sum(map(sum, model_result["confusion"]["matrix"])) == 6
+    assert model_result["macro_f1_classes"] == ["negative", "positive"]
+
+    table = CliRunner().invoke(cli, ["evaluate", str(data), "--model", str(model_dir)])
+    assert table.exit_code == 0, table.output
+    assert "vaderSentiment: per class" in table.output and "tiny-eval: per class" in table.output
+    assert "0.800 (neg/pos)" in table.output  # VADER's macro-F1 and the classes it averages
+    assert "0.667 (n=6)" in table.output
+
+
+def test_evaluate_help_shows_examples() -> None:
+    result = CliRunner().invoke(cli, ["evaluate", "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.output and "reputation evaluate labelled.csv" in result.output
+    assert "compound >= 0.05 positive" in result.output
 
 
 def test_evaluate_command_reports_bad_labels(tmp_path: Path, model_dir: Path) -> None:

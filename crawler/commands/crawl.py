@@ -6,8 +6,17 @@ import argparse
 import sys
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
+from scrapy.settings import BaseSettings
 
 from crawler.crawl_db import DB_SETTING, MISSING_DB
+
+
+def require_database(settings: BaseSettings | None) -> None:
+    """One line and exit 1 when no database is configured, before Scrapy logs its banner or
+    installs a reactor (the spider would otherwise fail later with a traceback)."""
+    if settings is None or not settings.get(DB_SETTING):
+        print(f"error: {MISSING_DB}", file=sys.stderr)
+        sys.exit(1)
 
 
 class Command(ScrapyCrawlCommand):
@@ -15,8 +24,4 @@ class Command(ScrapyCrawlCommand):
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
-        assert self.settings is not None
-        if not self.settings.get(DB_SETTING):
-            # One line and exit 1, before Scrapy logs its banner or installs a reactor.
-            print(f"error: {MISSING_DB}", file=sys.stderr)
-            sys.exit(1)
+        require_database(self.settings)

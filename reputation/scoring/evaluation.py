@@ -7,6 +7,23 @@ A label that fits none of these is an error naming the file, line and value.
 
 A text the model cannot score (empty, emoji only) counts as a neutral prediction with
 uniform probabilities: evaluation never drops rows, so systems are compared on the same n.
+
+The figures, per system:
+
+* accuracy over every row, on the three-way labels;
+* macro-F1, the unweighted mean of F1 over the classes present in the gold labels: a binary
+  file (positive/negative only) is scored on those two, and a neutral call there costs recall
+  instead of adding a class whose F1 is 0 by construction;
+* a per-class report (precision, recall, F1, support) and a confusion matrix (gold rows,
+  predicted columns) over negative, neutral, positive;
+* ECE over 15 equal-width confidence bins;
+* binary accuracy on the rows labelled positive or negative, the question a star rating asks.
+  A model answers with the larger of P(positive) and P(negative). VADER answers with its own
+  documented thresholds (compound >= 0.05 positive, <= -0.05 negative, neutral between): a
+  neutral compound takes no side. A row where a system takes no side (VADER's neutral band,
+  equal P(positive) and P(negative), an unscorable text) counts as an error, so every system is
+  judged on the same rows; how many there were is reported (``binary_no_side``) beside the
+  accuracy over the rows where it took a side (``binary_accuracy_decided``).
 """
 
 from __future__ import annotations
@@ -16,10 +33,17 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reputation.scoring.job import load_model
 from sentiment.labels import CANONICAL_LABELS, NEGATIVE, NEUTRAL, POSITIVE
-from sentiment.metrics import accuracy, expected_calibration_error, f1_per_label, macro_f1
+from sentiment.metrics import (
+    accuracy,
+    confusion_matrix,
+    expected_calibration_error,
+    macro_f1,
+    per_class_report,
+)
 from sentiment.model import Prediction, SentimentModel
 from sentiment.vader_baseline import VaderBaseline
 from storage.errors import ReputationError, read_user_text
@@ -58,9 +82,14 @@ class SystemResult:
     accuracy: float
     macro_f1: float
     ece: float
-    binary_accuracy: float  # on rows labelled positive or negative: P(pos) vs P(neg)
+    binary_accuracy: float  # on rows labelled positive or negative; taking no side is an error
     n_binary: int
+    binary_no_side: int = 0  # binary rows where the system took no side
+    binary_accuracy_decided: float = float("nan")  # on the binary rows where it took a side
+    macro_f1_classes: list[str] = field(default_factory=list)  # the gold classes macro-F1 averages
     f1: dict[str, float] = field(default_factory=dict)
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)  # precision, recall, f1, support
+    confusion: dict[str, list[Any]] = field(default_factory=dict)  # labels; matrix[gold][predicted]
 
 
 @dataclass
@@ -115,29 +144,62 @@ def normalise_labels(raw: Sequence[tuple[int, str]], path: Path) -> list[str]:
 
 
 def score_system(
-    name: str, revision: str, gold: Sequence[str], predictions: Sequence[Prediction]
+    name: str,
+    revision: str,
+    gold: Sequence[str],
+    predictions: Sequence[Prediction],
+    *,
+    thresholded: bool = False,
 ) -> SystemResult:
-    """Metrics for one system's predictions against the gold labels."""
+    """Metrics for one system's predictions against the gold labels.
+
+    ``thresholded``: the system's neutral label is its answer on the two-way question too
+    (VADER's thresholds), rather than a call to be settled by P(positive) against P(negative).
+    """
     if len(gold) != len(predictions):
         raise ValueError(f"{len(gold)} labels but {len(predictions)} predictions")
     distributions = [_distribution(p) for p in predictions]
     predicted = [NEUTRAL if p.label is None else p.label for p in predictions]
     confidences = [d[label] for d, label in zip(distributions, predicted, strict=True)]
     correct = [g == p for g, p in zip(gold, predicted, strict=True)]
-    polar = [(g, d) for g, d in zip(gold, distributions, strict=True) if g != NEUTRAL]
-    binary = [g == (POSITIVE if d[POSITIVE] >= d[NEGATIVE] else NEGATIVE) for g, d in polar]
-    labels = sorted(set(gold) | set(predicted))
+    sides = [
+        _binary_side(label, d, thresholded)
+        for g, label, d in zip(gold, predicted, distributions, strict=True)
+        if g != NEUTRAL
+    ]
+    polar_gold = [g for g in gold if g != NEUTRAL]
+    hits = sum(g == side for g, side in zip(polar_gold, sides, strict=True))
+    decided = sum(side is not None for side in sides)
+    present = [label for label in CANONICAL_LABELS if label in set(gold)]
+    report = per_class_report(gold, predicted, CANONICAL_LABELS)
     return SystemResult(
         name=name,
         revision=revision,
         n=len(gold),
         accuracy=accuracy(gold, predicted),
-        macro_f1=macro_f1(gold, predicted, labels),
+        macro_f1=macro_f1(gold, predicted, present),
         ece=expected_calibration_error(confidences, correct, n_bins=ECE_BINS),
-        binary_accuracy=float(sum(binary) / len(binary)) if binary else float("nan"),
-        n_binary=len(binary),
-        f1=f1_per_label(gold, predicted, labels),
+        binary_accuracy=hits / len(sides) if sides else float("nan"),
+        n_binary=len(sides),
+        binary_no_side=len(sides) - decided,
+        binary_accuracy_decided=hits / decided if decided else float("nan"),
+        macro_f1_classes=present,
+        f1={label: report[label]["f1"] for label in CANONICAL_LABELS},
+        per_class=report,
+        confusion={
+            "labels": list(CANONICAL_LABELS),
+            "matrix": confusion_matrix(gold, predicted, CANONICAL_LABELS),
+        },
     )
+
+
+def _binary_side(label: str, distribution: dict[str, float], thresholded: bool) -> str | None:
+    """The system's answer to "positive or negative?"; None when it takes no side."""
+    if thresholded:
+        return None if label == NEUTRAL else label
+    if distribution[POSITIVE] == distribution[NEGATIVE]:
+        return None
+    return POSITIVE if distribution[POSITIVE] > distribution[NEGATIVE] else NEGATIVE
 
 
 def evaluate_file(
@@ -159,7 +221,11 @@ def evaluate_file(
     ]
     if baseline:
         vader = VaderBaseline()
-        results.append(score_system(vader.model_id, vader.revision, data.labels, vader.predict(data.texts)))
+        results.append(
+            score_system(
+                vader.model_id, vader.revision, data.labels, vader.predict(data.texts), thresholded=True
+            )
+        )
     counts = Counter(data.labels)
     return EvaluationReport(
         data.path, len(data.labels), {k: counts.get(k, 0) for k in CANONICAL_LABELS}, results
