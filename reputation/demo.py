@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from demo_world import generate_site, serve_directory, write_demo_registry
+from demo_world.vendor_sites import serve_vendor_sites, vendor_site_truth, write_vendor_sites
 from reputation import pipeline
+from reputation.engagements.evaluate import DiscoveryScore, score_discovery
+from reputation.engagements.store import list_candidates
 from reputation.registry.loader import load_registry
 from reputation.rollups.build import RollupSummary
 from storage.database import connect, transaction
@@ -48,6 +51,8 @@ class DemoResult:
     rollup: RollupSummary | None = None
     scorecards: list[Path] = field(default_factory=list)
     stored_reviews: int = 0
+    discovery: DiscoveryScore | None = None  # candidates from the vendor sites against the world's engagements
+    discovery_lines: list[str] = field(default_factory=list)
 
 
 def _remembered_port(db: sqlite_utils.Database) -> int:
@@ -89,6 +94,7 @@ def run_demo(
     score: bool = True,
     rollup: bool = True,
     scorecards: bool = True,
+    discover: bool = True,
     say: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run every stage that exists against the generated site; return what each produced."""
@@ -117,6 +123,8 @@ def run_demo(
         f"{crawl.get('items_updated', 0)} updated, {crawl.get('items_unchanged', 0)} unchanged; "
         f"{stored} reviews stored"
     )
+    if discover:
+        result.discovery, result.discovery_lines = run_demo_discovery(db_path, out_dir / "vendor-sites", say=say)
     if score:
         result.score = pipeline.score(job)
         say(f"score: {result.score}")
@@ -126,3 +134,31 @@ def run_demo(
     if scorecards:
         result.scorecards = pipeline.write_scorecards(job, out_dir / "scorecards")
     return result
+
+
+def run_demo_discovery(db_path: str, sites_dir: Path, *, say: Callable[[str], None] = print,
+                       sentence_model: str | None = None) -> tuple[DiscoveryScore, list[str]]:
+    """Serve each demo vendor's own site, discover candidates from it, and score them against the world.
+
+    The answer key is the generator's own engagements; the registry already holds them, so the
+    candidates stay proposals here (nothing is accepted).
+    """
+    from reputation.engagements.discover import discover, load_sentence_model  # torch, Scrapy: on use
+
+    world_truth = vendor_site_truth()
+    vendor_ids = sorted({e.vendor_id for e in world_truth})
+    model, name = load_sentence_model(sentence_model)
+    with serve_vendor_sites(sites_dir, vendor_ids) as urls:
+        write_vendor_sites(sites_dir, urls)
+        say(f"discovery: {len(urls)} vendor sites served on loopback, sentence model {name}")
+        results = discover(db_path, vendor_ids, sites=urls, model=model, settings=DEMO_CRAWL_SETTINGS)
+    lines = [r.line() for r in results]
+    for line in lines:
+        say(f"  {line}")
+    db = connect(db_path)
+    try:
+        found = score_discovery(list_candidates(db, vendor=None), world_truth)
+    finally:
+        db.close()
+    say(found.line())
+    return found, lines

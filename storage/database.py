@@ -301,6 +301,32 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX idx_reviews_removed ON reviews(source_id) WHERE removed_at IS NOT NULL;
         """,
     ),
+    (
+        12,
+        "engagement_candidates: client brands and windows proposed by discovery, for an analyst to decide",
+        """
+        CREATE TABLE engagement_candidates (
+            id INTEGER PRIMARY KEY,
+            vendor_id TEXT NOT NULL REFERENCES vendors(id) ON DELETE CASCADE,
+            brand_name TEXT NOT NULL,          -- as the page names it
+            brand_id TEXT REFERENCES brands(id) ON DELETE SET NULL,  -- NULL: no registry brand matched
+            relation TEXT NOT NULL CHECK (relation IN ('started', 'renewed', 'expanded', 'ended', 'client')),
+            event_date TEXT,                   -- ISO date of the event (press release date); NULL when undated
+            scope TEXT NOT NULL DEFAULT 'all', -- channel or region the event names (all, voice, chat...)
+            evidence TEXT NOT NULL,            -- the sentence, logo alt text or title it rests on
+            url TEXT NOT NULL,                 -- the page it was read from
+            confidence REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+            status TEXT NOT NULL DEFAULT 'proposed' CHECK (status IN ('proposed', 'accepted', 'rejected')),
+            discovered_at TEXT NOT NULL,
+            decided_at TEXT,
+            engagement_id INTEGER REFERENCES engagements(id) ON DELETE SET NULL
+        );
+        -- one row per event: a re-discovery updates it (undated rows compare equal too)
+        CREATE UNIQUE INDEX idx_engagement_candidates_key
+            ON engagement_candidates(vendor_id, brand_name, relation, COALESCE(event_date, ''), scope);
+        CREATE INDEX idx_engagement_candidates_vendor ON engagement_candidates(vendor_id, status);
+        """,
+    ),
 ]
 
 
