@@ -14,7 +14,10 @@ mixing, and the pooler and classifier once. Padding is not useful work and is no
 
 from __future__ import annotations
 
+import argparse
 import csv
+import hashlib
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +41,9 @@ TARGET_VS_BATCHED = 3.0
 TARGET_VS_LOOP = 10.0
 ACCURACY_TOLERANCE = 0.5  # percentage points
 HELDOUT_CAP = 1_500
+PATH_TEXTS = 600  # texts of the end-to-end scoring paths (spread over predict's)
+TARGET_VS_PREDICT = 0.8
+TARGET_VS_THREE_PASS = 2.5
 FASTER_BACKENDS = ("int8-ffn", "int8", "onnx")  # each timed and checked against fp32 torch
 HELDOUT = artefact_dir() / HELDOUT_FILE  # package data of sentiment
 
@@ -165,7 +171,102 @@ def run(
     figures[1].check(lambda _v, _b, ratio: ratio >= TARGET_VS_BATCHED, f"ratio >= {TARGET_VS_BATCHED:.0f}x")
     figures[2].check(lambda _v, _b, ratio: ratio >= TARGET_VS_LOOP, f"ratio >= {TARGET_VS_LOOP:.0f}x")
     figures += _faster_backends(model_dir, ours_model, shared[:64], is_default and not quick, say)
+    figures += product_path(texts[:: max(1, n_texts // (60 if quick else PATH_TEXTS))], model_dir=model_dir,
+                            is_default=is_default, rounds=rounds, say=say)  # fmt: skip
     return figures
+
+
+def _review_db(path: Path, texts: Sequence[str]) -> Any:
+    """A fresh store holding ``texts`` as reviews (as the crawler writes them)."""
+    from storage.database import connect, utcnow
+
+    db = connect(path)
+    now = utcnow()
+    db.table("brands").insert({"id": "bench", "name": "Bench"}, pk="id")
+    db.table("sources").insert({"id": "bench-src", "brand_id": "bench", "url": "http://127.0.0.1/"}, pk="id")
+    rows = [
+        {"id": f"r{i:06d}", "source_id": "bench-src", "brand_id": "bench", "title": None, "body": text,
+         "body_hash": hashlib.sha256(text.encode()).hexdigest(), "language": "en", "first_seen": now, "last_seen": now}
+        for i, text in enumerate(texts)
+    ]  # fmt: skip
+    with db.conn:
+        db.table("reviews").insert_all(rows)
+    return db
+
+
+def product_path(
+    texts: Sequence[str], *, model_dir: Path, is_default: bool, rounds: int, say: Callable[[str], None]
+) -> list[Figure]:
+    """End-to-end `reputation score` (SQLite in, rows out) on the predict texts: the single-pass path,
+    the three-pass path it replaces, and bare ``predict``, taking turns round by round in one process.
+
+    The model and the detectors are loaded once, before timing (a scoring process loads them once);
+    each round scores a fresh store, built before its clock starts.
+    """
+    from reputation.scoring.job import score_reviews
+    from sentiment.aspect import CustomerServiceDetector
+    from sentiment.single_pass import SinglePassScorer
+
+    model = SentimentModel.load() if is_default else SentimentModel.load(str(model_dir))
+    single = SinglePassScorer.for_model(model)
+    three = CustomerServiceDetector.load(device=str(model.device))
+    paths: dict[str, Any] = {"three-pass": three}
+    if single is not None:
+        paths["single-pass"] = single
+    parts = [list(texts[k::rounds]) for k in range(rounds)]
+    seconds: dict[str, list[float]] = {name: [] for name in ["predict", *paths]}
+    model.predict(list(texts[:16]))  # first calls allocate and pick kernels
+    with tempfile.TemporaryDirectory(prefix="bench-score-") as tmp:
+        for k, part in enumerate(parts):
+            seconds["predict"].append(_seconds(model.predict, part))
+            for name, detector in paths.items():
+                db = _review_db(Path(tmp) / f"{name}-{k}.db", part)
+                seconds[name].append(_seconds(score_reviews, db, model=model, detector=detector, progress=False))
+                db.close()
+            say("  round: " + ", ".join(f"{name} {s[-1]:.1f} s" for name, s in seconds.items()) + f" ({len(part)} texts)")
+    n = len(texts)
+    rate = {name: n / sum(s) for name, s in seconds.items()}
+    samples = {name: [len(p) / t for p, t in zip(parts, s, strict=True)] for name, s in seconds.items()}
+    where = f"device {model.device}, backend {model.backend}, {torch.get_num_threads()} torch threads"
+    figures = [
+        Figure("scoring", f"reputation score, three-pass path vs predict ({n} texts)", rate["three-pass"],
+               "reviews/s", rate["predict"], "SentimentModel.predict", samples=samples["three-pass"],
+               baseline_samples=samples["predict"], note=f"the old path, kept as the baseline; {where}"),
+    ]  # fmt: skip
+    if single is None:
+        figures.append(Figure("scoring", "reputation score, single-pass path", None, "",
+                              note="the benchmark model has no sentence heads (stand-in)"))  # fmt: skip
+        return figures
+    vs_predict = Figure("scoring", f"reputation score, single-pass path vs predict ({n} texts)", rate["single-pass"],
+                        "reviews/s", rate["predict"], "SentimentModel.predict", samples=samples["single-pass"],
+                        baseline_samples=samples["predict"], note=f"same texts, rounds alternate; {where}")  # fmt: skip
+    vs_predict.check(lambda _v, _b, ratio: ratio >= TARGET_VS_PREDICT, f"ratio >= {TARGET_VS_PREDICT}")
+    vs_three = Figure("scoring", f"reputation score, single-pass vs three-pass path ({n} texts)", rate["single-pass"],
+                      "reviews/s", rate["three-pass"], "three-pass path", samples=samples["single-pass"],
+                      baseline_samples=samples["three-pass"], note=where)  # fmt: skip
+    vs_three.check(lambda _v, _b, ratio: ratio >= TARGET_VS_THREE_PASS, f"ratio >= {TARGET_VS_THREE_PASS}")
+    return [*figures, vs_predict, vs_three]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m bench.scoring --paths`: only the end-to-end scoring paths, printed."""
+    parser = argparse.ArgumentParser(prog="python -m bench.scoring", description=product_path.__doc__)
+    parser.add_argument("--paths", action="store_true", required=True, help="time the scoring paths")
+    parser.add_argument("--texts", type=int, default=PATH_TEXTS, help="mixed-length texts (as predict's)")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    from bench.models import benchmark_model
+
+    model_dir, is_default = benchmark_model()
+    texts = review_texts(N_TEXTS)[:: max(1, N_TEXTS // args.texts)][: args.texts]
+    for figure in product_path(texts, model_dir=model_dir, is_default=is_default, rounds=args.rounds, say=print):
+        ratio = f" = {figure.ratio:.2f}x {figure.baseline_name}" if figure.ratio else ""
+        base = f" vs {figure.baseline:.1f}" if figure.baseline is not None else ""
+        value = "n/a" if figure.value is None else f"{figure.value:.1f}"
+        print(f"{figure.name}: {value}{base} {figure.unit}{ratio} {figure.target} "
+              f"{'' if figure.passed is None else ('PASS' if figure.passed else 'FAIL')} ({figure.note})")  # fmt: skip
+    return 0
+
 
 
 def _seconds(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
@@ -218,3 +319,6 @@ def _faster_backends(
     if "onnx" not in names:
         figures.append(Figure("scoring", "ONNX Runtime backend", None, "", note="onnxruntime not installed"))
     return figures
+
+if __name__ == "__main__":
+    raise SystemExit(main())

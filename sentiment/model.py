@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,16 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 
 from sentiment.backends import BackendError, check_backend, prepare_backend, recorded_revision
-from sentiment.default_model import DEFAULT_MODEL_ID, default_model_dir, default_model_revision
+from sentiment.default_model import (
+    DEFAULT_MODEL_ID,
+    SENTENCE_HEADS_FILE,
+    default_model_dir,
+    default_model_revision,
+)
 from sentiment.labels import CANONICAL_LABELS, LabelMap, LabelMappingError, label_map_from_config
 from sentiment.limits import CAPPED_FLAG, MAX_TEXT_CHARS, cap_text
 from sentiment.onnx_backend import OnnxClassifier
-from sentiment.windows import aggregate, length_sorted_batches, pad_batch, tokenize_windows
+from sentiment.windows import Windows, aggregate, length_sorted_batches, pad_batch, tokenize_windows
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -77,12 +82,12 @@ def _limit_threads() -> None:
 
 
 def content_revision(directory: Path) -> str:
-    """A stable id for a local model: sha256 over config.json and the weight files."""
+    """A stable id for a local model: sha256 over config.json, the weight files and any sentence heads."""
     digest = hashlib.sha256()
     files = sorted(
         p
         for p in directory.iterdir()
-        if p.is_file() and (p.name == "config.json" or p.suffix in _WEIGHT_SUFFIXES)
+        if p.is_file() and (p.name in ("config.json", SENTENCE_HEADS_FILE) or p.suffix in _WEIGHT_SUFFIXES)
     )
     for path in files:
         digest.update(path.name.encode())
@@ -128,6 +133,19 @@ def _capped(prepared: tuple[str, list[str]], max_chars: int | None) -> tuple[str
     return prefix, kept + prefix_flags + [CAPPED_FLAG]
 
 
+#: Receives (window indexes of one batch, that batch's hidden states: embeddings then each layer, (B, L, d)).
+HiddenSink = Callable[[np.ndarray, tuple[torch.Tensor, ...]], None]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Texts prepared (decoded, capped, flagged) and tokenised once; see SentimentModel.encode."""
+
+    prepared: list[tuple[str, list[str]]]  # (text as read, its flags) per input
+    todo: list[int]  # inputs that have windows (not empty), in window-owner order
+    windows: Windows | None
+
+
 class SentimentModel:
     """A loaded classifier; build it with :meth:`load`."""
 
@@ -142,8 +160,10 @@ class SentimentModel:
         device: torch.device,
         max_length: int,
         backend: str = "torch",
+        directory: Path | None = None,
     ) -> None:
         self.model = model
+        self.directory = directory  # where it was loaded from (sentence heads live there), if known
         self.tokenizer = tokenizer
         self.label_map = label_map
         self.model_id = model_id
@@ -218,6 +238,7 @@ class SentimentModel:
             device=chosen,
             max_length=_window_length(tokenizer, config, max_length, directory),
             backend=backend,
+            directory=directory,
         )
 
     def predict(
@@ -231,13 +252,38 @@ class SentimentModel:
         Only the first ``max_chars`` characters of a text are read (limits.cap_text; None reads
         all): a longer text is scored on that prefix and flagged ``capped``.
         """
+        return self.classify_encoded(self.encode(texts, max_chars), batch_size)
+
+    def encode(
+        self,
+        texts: Sequence[str | bytes | None],
+        max_chars: int | None = MAX_TEXT_CHARS,
+        *,
+        offsets: bool = False,
+    ) -> Encoded:
+        """Prepare, cap and tokenise texts once into windows (``offsets``: keep token character spans)."""
         prepared = [_capped(prepare_text(text), max_chars) for text in texts]
-        results: list[Prediction] = [Prediction(None, None, None, 0, flags) for _, flags in prepared]
         todo = [i for i, (_, flags) in enumerate(prepared) if "empty" not in flags]
-        if not todo:
+        windows = (
+            tokenize_windows(self.tokenizer, [prepared[i][0] for i in todo], self.max_length, offsets=offsets)
+            if todo
+            else None
+        )
+        return Encoded(prepared, todo, windows)
+
+    def classify_encoded(
+        self, encoded: Encoded, batch_size: int = 32, on_hidden: HiddenSink | None = None
+    ) -> list[Prediction]:
+        """Predictions for encoded texts; ``on_hidden`` also receives each batch's hidden states.
+
+        The hidden states are those the classifier head read, from the same forward pass, so a
+        caller can pool parts of a text without encoding it again (sentiment.single_pass).
+        """
+        prepared, todo, windows = encoded.prepared, encoded.todo, encoded.windows
+        results: list[Prediction] = [Prediction(None, None, None, 0, list(flags)) for _, flags in prepared]
+        if windows is None:
             return results
-        windows = tokenize_windows(self.tokenizer, [prepared[i][0] for i in todo], self.max_length)
-        window_probs = self._classify(windows.input_ids, batch_size)
+        window_probs = self._classify(windows.input_ids, batch_size, on_hidden)
         probs = aggregate(window_probs, windows)
         canonical = self.label_map.to_canonical(probs)
         scores = self.label_map.score(probs)
@@ -264,21 +310,34 @@ class SentimentModel:
             result.score = float(scores[row])
         return results
 
-    def _classify(self, input_ids: list[list[int]], batch_size: int) -> np.ndarray:
+    @property
+    def exposes_hidden_states(self) -> bool:
+        """Whether forward passes can hand their hidden states out (torch modules; not ONNX Runtime)."""
+        return not isinstance(self.model, OnnxClassifier)
+
+    def _classify(
+        self, input_ids: list[list[int]], batch_size: int, on_hidden: HiddenSink | None = None
+    ) -> np.ndarray:
         """Model-label probabilities per window, batched by length with per-batch padding."""
         out = np.zeros((len(input_ids), len(self.label_map.names)), dtype=np.float64)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         lengths = [len(ids) for ids in input_ids]
+        if on_hidden is not None and not self.exposes_hidden_states:
+            raise ModelLoadError(f"backend {self.backend} does not expose hidden states")
         with torch.inference_mode():
             for batch in length_sorted_batches(lengths, batch_size, max_tokens=MAX_BATCH_TOKENS):
                 ids, mask = pad_batch([input_ids[i] for i in batch], pad_id)
                 if isinstance(self.model, OnnxClassifier):
                     logits = torch.from_numpy(self.model.logits(ids, mask))
                 else:
-                    logits = self.model(
+                    output = self.model(
                         input_ids=torch.from_numpy(ids).to(self.device),
                         attention_mask=torch.from_numpy(mask).to(self.device),
-                    ).logits
+                        output_hidden_states=on_hidden is not None,
+                    )
+                    logits = output.logits
+                    if on_hidden is not None:
+                        on_hidden(batch, tuple(output.hidden_states))
                 out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out
 

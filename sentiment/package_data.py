@@ -14,6 +14,8 @@ from pathlib import Path
 ARTEFACT = ("models", "minilm-sentiment-3c")
 #: Labelled sentences of the customer-service aspect detector.
 ASPECT_SENTENCES = ("data", "aspect", "cs_sentences.csv")
+#: Complaints written as facts or questions, with relevance and sentiment labels (sentence heads).
+COMPLAINT_SENTENCES = ("data", "aspect", "complaint_sentences.csv")
 #: The committed logistic head of the aspect detector.
 ASPECT_HEAD = ("aspect_head.json",)
 

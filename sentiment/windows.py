@@ -24,6 +24,9 @@ class Windows:
     owner: np.ndarray  # index of the text each window belongs to
     content_tokens: np.ndarray  # tokens per window without special tokens (aggregation weight)
     n_texts: int
+    # (start, end) character offsets into the owner text per token; (0, 0) for special tokens.
+    # Only when asked for (span pooling reads them; plain prediction does not need them).
+    offsets: list[np.ndarray] | None = None
 
     def counts(self) -> np.ndarray:
         """Windows per text."""
@@ -36,9 +39,17 @@ def default_stride(max_length: int) -> int:
 
 
 def tokenize_windows(
-    tokenizer: Any, texts: Sequence[str], max_length: int, stride: int | None = None
+    tokenizer: Any,
+    texts: Sequence[str],
+    max_length: int,
+    stride: int | None = None,
+    *,
+    offsets: bool = False,
 ) -> Windows:
-    """Tokenize every text once (fast tokenizer, no padding) into overlapping windows."""
+    """Tokenize every text once (fast tokenizer, no padding) into overlapping windows.
+
+    ``offsets`` also keeps each token's character span, from the same tokenizer call.
+    """
     if stride is None:
         stride = default_stride(max_length)
     special = tokenizer.num_special_tokens_to_add()
@@ -54,11 +65,17 @@ def tokenize_windows(
         padding=False,
         return_attention_mask=False,
         return_token_type_ids=False,
+        return_offsets_mapping=offsets,
     )
     input_ids = [list(ids) for ids in encoded["input_ids"]]
     owner = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
     content = np.asarray([max(len(ids) - special, 0) for ids in input_ids], dtype=np.float64)
-    return Windows(input_ids=input_ids, owner=owner, content_tokens=content, n_texts=len(texts))
+    spans = (
+        [np.asarray(o, dtype=np.int64).reshape(-1, 2) for o in encoded["offset_mapping"]] if offsets else None
+    )
+    return Windows(
+        input_ids=input_ids, owner=owner, content_tokens=content, n_texts=len(texts), offsets=spans
+    )
 
 
 def length_sorted_batches(

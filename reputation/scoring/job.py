@@ -19,6 +19,17 @@ when no sentence is about customer service and NULL when every sentence is. The 
 of the job: when its encoder or head cannot be loaded the job stops with ModelUnavailableError
 rather than write rows with the cs_* columns missing.
 
+Two paths give these columns. The three-pass path (above: classifier, sentence encoder, classifier
+again over the joined parts) is the reference and the fallback. The single-pass path
+(sentiment.single_pass) reads everything from one forward pass of the classifier, with sentence
+heads that ship next to the model's weights and are part of its revision: sentence relevance and
+sentiment come from the review's own hidden states, ``cs_score``/``other_score`` are the
+character-weighted sentence sentiment of each part, and a part that is the whole review (one
+sentence, or all sentences on one side) is the review's prediction itself. It runs when
+``single_pass`` is on (the default; ``REPUTATION_SINGLE_PASS=0`` turns it off, ``=1`` on) and the
+model has heads and a torch backend; any other model (a plain Hugging Face classifier) keeps the
+three-pass path. ``ScoreSummary.scoring_path`` says which ran.
+
 Bounds: the model and the detector read only the first ``MAX_SCORED_CHARS`` characters of a
 review's text (title plus body; sentiment.limits explains the figure). The whole body stays
 stored in ``reviews``; the row of a review scored on a prefix carries the ``capped`` flag.
@@ -27,6 +38,7 @@ stored in ``reviews``; the row of a review scored on a prefix carries the ``capp
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -39,6 +51,7 @@ from tqdm import tqdm
 from sentiment.aspect import AspectModelError, CustomerServiceDetector
 from sentiment.limits import CAPPED_FLAG, MAX_TEXT_CHARS, cap_text
 from sentiment.model import ModelLoadError, Prediction, SentimentModel
+from sentiment.single_pass import SentenceHeadsError, SinglePassScorer
 from storage.database import transaction, utcnow
 from storage.errors import ReputationError
 from storage.runlog import start_run
@@ -48,6 +61,11 @@ NON_ENGLISH_FLAG = "non_english"
 #: Characters of one review's text (title and body) that are scored; see sentiment.limits.
 MAX_SCORED_CHARS = MAX_TEXT_CHARS
 _PK = ("review_id", "model_id", "model_revision")
+#: Whether the job reads everything from one forward pass when the model has sentence heads.
+#: On since the demo's ranking and switch direction came out as generated with it (tests/test_demo.py).
+SINGLE_PASS_DEFAULT = True
+SINGLE_PASS_ENV = "REPUTATION_SINGLE_PASS"
+SINGLE_PASS, THREE_PASS = "single-pass", "three-pass"
 
 _PENDING = """
     FROM reviews r
@@ -55,6 +73,10 @@ _PENDING = """
       ON s.review_id = r.id AND s.model_id = :model_id AND s.model_revision = :revision
     WHERE (s.review_id IS NULL OR s.body_hash != r.body_hash OR s.flags LIKE '%"score_error"%')
 """
+
+
+#: What reads the customer-service part: the three-pass detector or the single-pass scorer.
+Detector = CustomerServiceDetector | SinglePassScorer
 
 
 class ModelUnavailableError(ReputationError):
@@ -74,6 +96,7 @@ class ScoreSummary:
     failed: int = 0  # reviews that raised while scoring; stored with the score_error flag
     flags: dict[str, int] = field(default_factory=dict)
     customer_service: bool = False  # whether the CS aspect detector ran (always, once loading succeeded)
+    scoring_path: str = THREE_PASS  # SINGLE_PASS or THREE_PASS (see the module docstring)
     run_id: int | None = None
 
 
@@ -98,13 +121,25 @@ def score_reviews(
     progress: bool = True,
     limit: int | None = None,
     device: str | None = None,
+    single_pass: bool | None = None,
+    detector: Detector | None = None,
 ) -> ScoreSummary:
-    """Score every review that lacks a current row for this model; see the module docstring."""
+    """Score every review that lacks a current row for this model; see the module docstring.
+
+    ``single_pass`` None follows $REPUTATION_SINGLE_PASS, else SINGLE_PASS_DEFAULT. ``detector``
+    is one already loaded for this model (a long-lived process loads it once); it wins over the switch.
+    """
     if chunk_size < 1 or batch_size < 1:
         raise ReputationError(f"chunk size and batch size must be positive (got {chunk_size}, {batch_size})")
     classifier = load_model(model, device=device)
-    detector = _load_detector(classifier)
-    summary = ScoreSummary(classifier.model_id, classifier.revision, customer_service=True)
+    if detector is None:
+        detector = _load_detector(classifier, single_pass)
+    summary = ScoreSummary(
+        classifier.model_id,
+        classifier.revision,
+        customer_service=True,
+        scoring_path=SINGLE_PASS if isinstance(detector, SinglePassScorer) else THREE_PASS,
+    )
     params = {"model_id": classifier.model_id, "revision": classifier.revision}
     total = db.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
     pending = db.execute("SELECT COUNT(*) " + _PENDING, params).fetchone()[0]
@@ -156,7 +191,7 @@ def review_text(title: str | None, body: str | None) -> str:
 
 
 def _score_rows(
-    rows: Sequence[Any], model: SentimentModel, detector: CustomerServiceDetector, batch_size: int
+    rows: Sequence[Any], model: SentimentModel, detector: Detector, batch_size: int
 ) -> list[dict[str, Any]]:
     """Rows for review_sentiment; a failure is retried review by review, and a review that
     still fails gets a flagged row instead of stopping the job."""
@@ -172,12 +207,17 @@ def _score_rows(
 
 
 def _score_batch(
-    rows: Sequence[Any], model: SentimentModel, detector: CustomerServiceDetector, batch_size: int
+    rows: Sequence[Any], model: SentimentModel, detector: Detector, batch_size: int
 ) -> list[dict[str, Any]]:
     capped = [cap_text(review_text(row[1], row[2]), MAX_SCORED_CHARS) for row in rows]
     texts = [text for text, _ in capped]
-    overall = model.predict(texts, batch_size=batch_size)
-    cs_parts = _customer_service(texts, model, detector, batch_size)
+    if isinstance(detector, SinglePassScorer):
+        readings = detector.read(texts, batch_size=batch_size)
+        overall = [r.overall for r in readings]
+        cs_parts = [_single_pass_parts(r) for r in readings]
+    else:
+        overall = model.predict(texts, batch_size=batch_size)
+        cs_parts = _customer_service(texts, model, detector, batch_size)
     now = utcnow()
     records = []
     for row, (_, was_capped), prediction, (relevance, sentences, cs, other) in zip(
@@ -247,6 +287,17 @@ def _customer_service(
     return results
 
 
+def _single_pass_parts(reading: Any) -> tuple[float | None, list[str] | None, Prediction | None, Any]:
+    """The single-pass reading in _customer_service's shape (the other part is the whole review
+    when no sentence is about customer service)."""
+    aspect = reading.aspect
+    if not aspect.sentences:
+        return None, None, None, None
+    if reading.cs is None:
+        return aspect.cs_relevance, None, None, _WHOLE
+    return aspect.cs_relevance, list(aspect.cs_sentences), reading.cs, reading.other
+
+
 def _error_record(row: Any, model: SentimentModel, exc: Exception) -> dict[str, Any]:
     return {
         "review_id": row[0],
@@ -267,8 +318,28 @@ def _error_record(row: Any, model: SentimentModel, exc: Exception) -> dict[str, 
     }
 
 
-def _load_detector(model: SentimentModel) -> CustomerServiceDetector:
-    """The CS aspect detector on the classifier's device; a missing encoder or head is an error."""
+def single_pass_enabled(requested: bool | None = None) -> bool:
+    """The switch: an explicit request, else $REPUTATION_SINGLE_PASS (1/0), else SINGLE_PASS_DEFAULT."""
+    if requested is not None:
+        return requested
+    value = os.environ.get(SINGLE_PASS_ENV, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return SINGLE_PASS_DEFAULT
+
+
+def _load_detector(model: SentimentModel, single_pass: bool | None = None) -> Detector:
+    """The single-pass scorer when switched on and the model has sentence heads, else the three-pass
+    CS aspect detector on the classifier's device; a missing encoder or head is an error."""
+    if single_pass_enabled(single_pass):
+        try:
+            scorer = SinglePassScorer.for_model(model)
+        except SentenceHeadsError as exc:
+            raise ModelUnavailableError(str(exc)) from exc
+        if scorer is not None:
+            return scorer
     try:
         return CustomerServiceDetector.load(device=str(model.device))
     except AspectModelError as exc:
@@ -320,6 +391,7 @@ def _detail(summary: ScoreSummary) -> str:
             "flagged": summary.flagged,
             "flags": summary.flags,
             "customer_service": summary.customer_service,
+            "scoring_path": summary.scoring_path,
         }
     )
 
