@@ -505,11 +505,12 @@ def detect_language(text: str | None) -> str | None:
     letters = _LETTER.findall(sample)
     if len(letters) < _MIN_LETTERS:
         return None
-    for script, code in _SCRIPTS:
-        if len(script.findall(sample)) * 2 >= len(letters):
-            return code
-    if len(_OTHER_SCRIPT.findall(sample)) * 2 >= len(letters):
-        return _UNDETERMINED
+    if not sample.isascii():  # the script checks can only match outside ASCII
+        for script, code in _SCRIPTS:
+            if len(script.findall(sample)) * 2 >= len(letters):
+                return code
+        if len(_OTHER_SCRIPT.findall(sample)) * 2 >= len(letters):
+            return _UNDETERMINED
     if looks_english(sample):
         return "en"
     if len(letters) < _CONFIDENT_LETTERS and len(sample.split()) < _CONFIDENT_WORDS:

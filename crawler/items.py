@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass
@@ -41,3 +41,27 @@ class ReviewItem:
     date_precision: str = "missing"
     language: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ReviewPage:
+    """The reviews of one listing page, carried through the pipelines as one item.
+
+    Scrapy's machinery per item (a task, the spider-middleware chain, a signal and a stats
+    update for every pipeline pass) costs about as much as normalising a review, so the spider
+    yields one of these per page. Each pipeline still handles every review on its own: a review
+    that fails a step is dropped from ``reviews`` with its reason counted
+    (crawler.pipelines.validate.drop), the others go on.
+    """
+
+    reviews: list[ReviewItem] = field(default_factory=list)
+    url: str | None = None  # the listing page, for log lines
+
+
+# A pipeline step hands back what it was given: a review, or a page of them.
+ReviewOrPage = TypeVar("ReviewOrPage", ReviewItem, ReviewPage)
+
+
+def reviews_of(item: ReviewItem | ReviewPage) -> list[ReviewItem]:
+    """The reviews an item carries: a page's list, or the review itself."""
+    return item.reviews if isinstance(item, ReviewPage) else [item]

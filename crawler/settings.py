@@ -34,8 +34,8 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 
 # Items processed in parallel per response. The pipelines are synchronous, so parallel workers
 # only add scheduling: Scrapy starts this many asyncio tasks for every page, items or not.
-# A listing page holds 10-20 reviews.
-CONCURRENT_ITEMS = 16
+# The reviews spider yields one item per listing page (crawler.items.ReviewPage).
+CONCURRENT_ITEMS = 1
 
 # Transient failures are retried; 429/503 are first slowed down by BackoffMiddleware.
 RETRY_ENABLED = True
@@ -66,7 +66,12 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.BackoffMiddleware": 560,
     # Above RedirectMiddleware (600): sees a 3xx before it is followed.
     "crawler.middlewares.RedirectScopeMiddleware": 610,
+    # Below every built-in one, so it sees the final, decompressed 200 response: listing pages are
+    # extracted in a worker process while the crawl goes on (crawler.extraction_pool).
+    "crawler.extraction_pool.ExtractionPoolMiddleware": 50,
 }
+# Worker processes for extraction; unset: one when the machine has a second CPU, 0: none.
+REPUTATION_EXTRACT_PROCESSES = None
 
 # validate -> normalise -> dedupe -> store
 ITEM_PIPELINES = {

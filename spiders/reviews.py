@@ -1,7 +1,8 @@
 """The `reviews` spider: visits each selected source and walks its pagination to the end.
 
-Navigation only. Pages are turned into ReviewItems by crawler.extractors; this file
-decides which URL comes next and keeps the crawl inside each source's site and path
+Navigation only. Pages are turned into ReviewItems by crawler.extractors (yielded as one
+ReviewPage per page); this file decides which URL comes next and keeps the crawl inside each
+source's site and path
 (links and redirects alike: crawler.scope, crawler.middlewares.RedirectScopeMiddleware).
 
 A source's pagination ends at the last page, and earlier when it goes wrong, each stop
@@ -44,10 +45,11 @@ from crawler.aggregates import send_aggregate
 from crawler.browser import BROWSER_META, BROWSER_UNAVAILABLE
 from crawler.crawl_db import CrawlDatabase
 from crawler.decoding import declared_encoding
+from crawler.extraction_pool import take_pre_extracted
 from crawler.extractors import extract_reviews
 from crawler.extractors.platforms.urls import first_page, newest_first
 from crawler.incremental import fresh_reviews
-from crawler.items import ReviewItem
+from crawler.items import ReviewItem, ReviewPage
 from crawler.middlewares import SCOPE_META, OutOfScopeRedirect, RedirectLoop
 from crawler.scope import in_scope
 from crawler.source_status import OUT_OF_SCOPE_REDIRECT, classify_empty_page
@@ -105,6 +107,21 @@ def error_reason(failure: Failure) -> str:
     return type(failure.value).__name__
 
 
+def crawl_clock(value: str | None) -> str | None:
+    """REPUTATION_CRAWL_CLOCK as an ISO time in UTC (a bare date means its noon); None when unset."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ReputationError(f"REPUTATION_CRAWL_CLOCK: {value!r} is not an ISO date or time") from None
+    if len(str(value)) == 10:
+        moment = moment.replace(hour=12)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=UTC, microsecond=0).isoformat()
+
+
 class ReviewsSpider(scrapy.Spider):
     """Crawl the review listings of the selected brands (or of the brands a vendor serves)."""
 
@@ -112,6 +129,9 @@ class ReviewsSpider(scrapy.Spider):
     allowed_domains: list[str]  # the hosts of the selected sources, set in from_crawler
     max_pages = 1000  # REPUTATION_MAX_PAGES_PER_SOURCE, set in from_crawler
     max_empty_pages = 3  # REPUTATION_MAX_EMPTY_PAGES, set in from_crawler
+    # REPUTATION_CRAWL_CLOCK (ISO date or time, UTC), set in from_crawler: the crawl time that relative
+    # dates ("3 months ago") are read against, instead of now; makes a demo's dates reproducible.
+    clock: str | None = None
 
     def __init__(
         self,
@@ -165,6 +185,7 @@ class ReviewsSpider(scrapy.Spider):
         settings = crawler.settings
         spider.max_pages = max(1, settings.getint("REPUTATION_MAX_PAGES_PER_SOURCE", 1000))
         spider.max_empty_pages = max(1, settings.getint("REPUTATION_MAX_EMPTY_PAGES", 3))
+        spider.clock = crawl_clock(settings.get("REPUTATION_CRAWL_CLOCK"))
         if not spider.sources:
             spider.logger.warning("no sources to crawl for %s", spider.selection)
         return spider
@@ -192,18 +213,21 @@ class ReviewsSpider(scrapy.Spider):
             meta[BROWSER_META] = True
         return scrapy.Request(url, callback=self._on_page, errback=self._on_failure, meta=meta)
 
-    def parse_page(self, response: Response) -> Iterator[ReviewItem | scrapy.Request]:
+    def parse_page(self, response: Response) -> Iterator[ReviewPage | scrapy.Request]:
         source: Source = response.meta["source"]
         self.count_page(source)
         stats = self.crawler.stats
-        crawled_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+        crawled_at = self.clock or datetime.now(UTC).replace(microsecond=0).isoformat()
         # Only what the response states; an undeclared page is detected by the extractors
         # (crawler.decoding), not by Scrapy's whole-body guess.
         encoding = declared_encoding(response.headers.get(b"Content-Type"), response.body)
         if encoding is None:
             stats.inc_value(keys.COUNTED + keys.CHARSET_GUESSED)
         try:
-            result = extract_reviews(response.body, response.url, source.layout, encoding=encoding)
+            # extracted in crawler.extraction_pool's worker while this process fetched, or here
+            result = take_pre_extracted(response.meta, response.url, source.layout, encoding) or extract_reviews(
+                response.body, response.url, source.layout, encoding=encoding
+            )
         except ReputationError as exc:  # a misconfigured layout: count it and why, keep crawling
             self.crawler.stats.inc_value(keys.ERRORS + keys.LAYOUT_ERROR)
             self.crawler.stats.inc_value(keys.SOURCE_ERRORS + source.id)
@@ -234,7 +258,8 @@ class ReviewsSpider(scrapy.Spider):
         next_pages = self.next_pages(response, result.next_pages, source)
         # Decided before the items go to the pipelines: the database is asked about them as found.
         stop = self.stop_reason(source, next_pages, result.reviews, new, empty_run)
-        yield from result.reviews
+        if result.reviews:  # one item per page: the pipelines handle each of its reviews
+            yield ReviewPage(result.reviews, url=response.url)
         if stop is not None:
             self.stop_source(source, stop)
             self.logger.info("%s: %s; not following its next pages", response.url, STOP_WHY[stop])

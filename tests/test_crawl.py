@@ -140,6 +140,26 @@ def test_pagination_recrawl_and_edits(tmp_path: Path, db_path: Path, local_serve
     assert edited["body_hash"] != before["body_hash"] and edited["first_seen"] == before["first_seen"]
 
 
+def test_pages_extracted_in_the_worker_process_store_the_same_rows(
+    tmp_path: Path, db_path: Path, local_server: LocalServer
+) -> None:
+    """crawler.extraction_pool parses listing pages beside the crawl; the rows must not change."""
+    paths = three_page_site(local_server)
+    load_sources(tmp_path, db_path, {"acme-air": [local_server.url(paths["p1"])]})
+    other = tmp_path / "in-process.db"
+    load_sources(tmp_path, other, {"acme-air": [local_server.url(paths["p1"])]})
+    pooled = run_crawl(db_path, brands=["acme-air"], settings={**FAST, "REPUTATION_EXTRACT_PROCESSES": 1})
+    alone = run_crawl(other, brands=["acme-air"], settings={**FAST, "REPUTATION_EXTRACT_PROCESSES": 0})
+    assert pooled["detail"]["counted"].get("extracted_in_pool") == 3
+    assert "extracted_in_pool" not in alone["detail"]["counted"]
+    assert "extract_pool_fallback" not in pooled["detail"]["counted"]
+    columns = "id, source_id, brand_id, url, site_review_id, title, body, body_hash, rating, " \
+        "published_at, date_precision, language, extractor, content_key"
+    query = f"SELECT {columns} FROM reviews ORDER BY id"
+    assert rows(db_path, query) == rows(other, query) and len(rows(db_path, query)) == 4
+    assert pooled["dropped_by_reason"] == alone["dropped_by_reason"] == {"duplicate_in_run": 1}
+
+
 def test_robots_txt_disallow_is_respected(tmp_path: Path, db_path: Path, local_server: LocalServer) -> None:
     site = local_server
     site.robots("User-agent: *\nDisallow: /forum/acme/drafts/\n")

@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from crawler import stat_keys as keys
 from crawler.crawl_db import CrawlDatabase
 from crawler.identity import AUTHOR_KEY_ENV, AUTHOR_KEY_SETTING, author_hash, author_key, review_id
-from crawler.items import ReviewItem
+from crawler.items import ReviewItem, ReviewPage
 from crawler.pipelines import DedupePipeline, NormalizePipeline, StorePipeline, ValidatePipeline
 from crawler.pipelines.store import run_status
 from storage.database import connect
@@ -329,3 +329,43 @@ def test_an_item_a_pipeline_failed_on_is_counted_not_lost_silently(db_path: Path
     )
     assert crawler.stats.get_value(keys.DROPPED + "pipeline_error") == 1
     assert store.run_id is None  # counted without opening anything
+
+
+def test_a_page_item_runs_each_review_through_every_step_and_counts_each_drop(db_path: Path) -> None:
+    """The spider yields one ReviewPage per listing page; each of its reviews is handled as alone."""
+    seed(db_path)
+    crawler = crawler_for(db_path)
+    validate, normalize = ValidatePipeline.from_crawler(crawler), NormalizePipeline.from_crawler(crawler)
+    dedupe, store = DedupePipeline.from_crawler(crawler), StorePipeline.from_crawler(crawler)
+    dedupe.open_spider()
+    store.open_spider()
+    page = ReviewPage(
+        [
+            item(site_review_id="P1", body="First <b>good</b> review."),
+            item(site_review_id="P2", body=None),  # missing_body
+            item(site_review_id="P3", body="<p> </p>"),  # empty_after_cleaning
+            item(site_review_id="P1", body="First good review."),  # duplicate_in_run
+            item(site_review_id="P4", body="Second good review.", date_raw="3 weeks ago"),
+        ],
+        url=SOURCE_URL,
+    )
+    checked = validate.process_item(page)
+    assert isinstance(checked, ReviewPage)
+    out = store.process_item(dedupe.process_item(normalize.process_item(checked)))
+    assert out is page
+    assert [r.id for r in page.reviews] == ["site:src1:P1", "site:src1:P4"]
+    assert page.reviews[0].body == "First good review."
+    assert page.reviews[1].published_at == "2024-05-11" and page.reviews[1].date_precision == "relative"
+    for reason in ("missing_body", "empty_after_cleaning", "duplicate_in_run"):
+        assert crawler.stats.get_value(keys.DROPPED + reason) == 1
+    store.close_spider()
+    assert store.counts["new"] == 2
+    assert {row["id"] for row in real_rows(db_path, "SELECT id FROM reviews")} == {"site:src1:P1", "site:src1:P4"}
+    # a page a pipeline raised on loses all its reviews, each counted
+    try:
+        raise ValueError("a bug in a pipeline")
+    except ValueError:
+        failure = Failure()
+    crawler.signals.send_catch_log(signals.item_error, item=ReviewPage([item(), item()]), response=None,
+                                   spider=None, failure=failure)  # fmt: skip
+    assert crawler.stats.get_value(keys.DROPPED + "pipeline_error") == 2

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
@@ -27,6 +28,12 @@ def decode_html(html: str | bytes, encoding: str | None = None) -> tuple[str, li
     if "\ufffd" in text and b"\xef\xbf\xbd" not in html:
         errors.append(ExtractionError("decode", "invalid_bytes", f"bytes not valid in {used} were replaced"))
     return text, errors
+
+
+@cache
+def _presence(xpath: str) -> etree.XPath:
+    """``boolean(xpath)`` compiled once per expression (the extractors use a handful of fixed ones)."""
+    return etree.XPath(f"boolean({xpath})")
 
 
 class Page:
@@ -64,8 +71,12 @@ class Page:
         return url if url.startswith(("http://", "https://")) else None
 
     def has(self, xpath: str) -> bool:
-        """Cheap test used to skip extractors that cannot find anything here."""
-        return bool(self.root.xpath(xpath))
+        """Cheap test used to skip extractors that cannot find anything here.
+
+        Asked as ``boolean(...)`` of a compiled expression: no Python element is built for
+        the matches (a listing page can hold hundreds), and the expression is parsed once.
+        """
+        return bool(_presence(xpath)(self.root))
 
     @cached_property
     def json(self) -> Any:

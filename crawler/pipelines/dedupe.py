@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.crawl_db import CrawlDatabase
 from crawler.identity import author_hash, author_key, body_hash, item_review_id, normalise_site_id
-from crawler.items import ReviewItem
-from crawler.pipelines.validate import drop
+from crawler.items import ReviewItem, ReviewOrPage
+from crawler.pipelines.validate import drop, per_review
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -40,7 +40,11 @@ class DedupePipeline:
         db = self.database.open()  # the crawl's shared connection; closed when the engine stops
         self.key = author_key(db)
 
-    def process_item(self, item: ReviewItem, spider: Any = None) -> ReviewItem:
+    def process_item(self, item: ReviewOrPage, spider: Any = None) -> ReviewOrPage:
+        return per_review(item, self.process_review)
+
+    def process_review(self, item: ReviewItem) -> ReviewItem:
+        """One review's id, body hash and author pseudonym; a repeat of this run is dropped (counted)."""
         assert item.source_id is not None and item.body is not None
         item.site_review_id = normalise_site_id(item.site_review_id)
         item.id = item_review_id(item)

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from crawler import stat_keys as keys
 from crawler.fields import normalize_item_counted
-from crawler.items import ReviewItem
-from crawler.pipelines.validate import drop
+from crawler.items import ReviewItem, ReviewOrPage
+from crawler.pipelines.validate import drop, per_review
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -37,7 +37,11 @@ class NormalizePipeline:
     def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
         return cls(crawler.stats)
 
-    def process_item(self, item: ReviewItem, spider: Any = None) -> ReviewItem:
+    def process_item(self, item: ReviewOrPage, spider: Any = None) -> ReviewOrPage:
+        return per_review(item, self.process_review)
+
+    def process_review(self, item: ReviewItem) -> ReviewItem:
+        """One review's derived fields; dropped (counted) when its text cleans away to nothing."""
         item, replaced = normalize_item_counted(item, crawled_moment(item))
         if replaced and self.stats is not None:
             self.stats.inc_value(keys.COUNTED + keys.INVALID_CHARS_REPLACED, replaced)

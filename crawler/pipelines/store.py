@@ -29,7 +29,7 @@ from twisted.internet import task
 from crawler import stat_keys as keys
 from crawler.aggregates import SourceAggregate, aggregate_found
 from crawler.crawl_db import CrawlDatabase
-from crawler.items import ReviewItem
+from crawler.items import ReviewItem, ReviewOrPage, ReviewPage, reviews_of
 from crawler.pipelines.review_writer import REVIEW_COLUMNS, write_batch
 from crawler.removals import REMOVAL_MAX_SHARE, SourceCrawl, record_source_crawls, source_crawl
 from crawler.source_status import outcome_from_stats, source_status
@@ -122,11 +122,12 @@ class StorePipeline:
     def item_failed(self, item: Any, response: Any, spider: Any, failure: Any) -> None:
         """A pipeline raised on an item: Scrapy logs and drops it, so count the loss by reason here."""
         stats = self.crawler.stats
-        if stats is not None:
-            stats.inc_value(keys.DROPPED + "pipeline_error")
+        if stats is not None:  # a page that fails loses all its reviews: each is counted
+            lost = len(item.reviews) if isinstance(item, ReviewPage) else 1
+            stats.inc_value(keys.DROPPED + "pipeline_error", lost)
 
-    def process_item(self, item: ReviewItem, spider: Any = None) -> ReviewItem:
-        self.buffer.append(item)
+    def process_item(self, item: ReviewOrPage, spider: Any = None) -> ReviewOrPage:
+        self.buffer.extend(reviews_of(item))
         if len(self.buffer) >= self.batch_size or time.monotonic() - self.last_flush >= self.flush_seconds:
             self.flush()
         return item

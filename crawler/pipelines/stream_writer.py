@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.exceptions import NotConfigured
 
 from crawler.aggregates import SourceAggregate, aggregate_found
-from crawler.items import ReviewItem, ReviewPage, reviews_of
+from crawler.items import ReviewItem, ReviewOrPage, reviews_of
 from crawler.pipelines.dedupe import DedupePipeline
 from crawler.redis_frontier import connect, worker_author_key
 
@@ -81,7 +81,7 @@ class StreamWriterPipeline:
             self.aggregates_sent.add(found.source_id)
             self.server.xadd(self.stream, aggregate_fields(found, self.worker))  # type: ignore[arg-type]
 
-    def process_item(self, item: ReviewItem | ReviewPage, spider: Any = None) -> ReviewItem | ReviewPage:
+    def process_item(self, item: ReviewOrPage, spider: Any = None) -> ReviewOrPage:
         """One message per review (a page's reviews sent in one round trip), all in Redis on return."""
         reviews = reviews_of(item)
         if not reviews:
