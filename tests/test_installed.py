@@ -27,7 +27,7 @@ from storage.version import __version__
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("reputation", "crawler", "spiders", "sentiment", "storage", "demo_world")
+PACKAGES = ("reputation", "crawler", "spiders", "sentiment", "relations", "storage", "demo_world")
 # Read at run time through importlib.resources or jinja2's PackageLoader.
 PACKAGE_DATA = (
     "crawler/layouts.yaml",
