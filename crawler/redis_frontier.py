@@ -94,6 +94,10 @@ AUTHOR_KEY_FIELD = "author_key"
 WORKER_SPIDER = "reviews_frontier"
 
 LEASE_META = "frontier_lease"
+# request.meta key: the page (the id of the response) whose callback yielded the request; popped
+# before the request is queued. Set by PageOutputMiddleware, read by FrontierScheduler.enqueue_request.
+PAGE_META = "frontier_page"
+SPIDER_MIDDLEWARE = "crawler.redis_frontier.PageOutputMiddleware"
 DEFAULT_LEASE_TTL = 30.0
 DEFAULT_MAX_TRIES = 5
 
@@ -328,6 +332,7 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc,unused-ignore]
         request is queued and the old lease released together.
         """
         lease = request.meta.pop(LEASE_META, None) or ""
+        page = request.meta.pop(PAGE_META, None)
         fingerprint = "" if request.dont_filter else self.df.request_fingerprint(request)
         data = self.queue._encode_request(request)
         added = bool(self.server.eval(
@@ -338,6 +343,10 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc,unused-ignore]
             self.df.log(request, self.spider)
         elif self.stats:
             self.stats.inc_value("scheduler/enqueued/redis", spider=self.spider)
+        if page is not None:  # queued (or already seen): one less thing its page waits for
+            handed_on = getattr(self.spider, "request_queued", None)
+            if handed_on is not None:
+                handed_on(page)
         return added
 
     def release(self, request: Request) -> None:
@@ -371,6 +380,68 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc,unused-ignore]
 
     def has_pending_requests(self) -> bool:
         return len(self) > 0
+
+
+class PageOutputMiddleware:
+    """Engine-side spider middleware: tells the spider what a page's callback finally handed the engine.
+
+    A page's lease may only be released once its items are in the items stream *and* its next-page
+    requests are in the frontier. Scrapy takes the callback's output ahead of handling it (a small
+    queue, scrapy.utils.asyncio._parallel_asyncio): the callback can end, and its items leave
+    the pipelines, while a next-page request still waits in that queue. A worker killed then
+    would lose the rest of the listing. So this middleware, the last one before the engine,
+    counts every output that will reach it and marks each request with its page (``PAGE_META``);
+    the spider (spiders.frontier) releases the page once that many outputs are done: each item
+    through the pipelines (item signals), each request through ``FrontierScheduler.enqueue_request``.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageOutputMiddleware:
+        return cls(crawler)
+
+    def _ended(self, response: Any) -> Callable[[Any, int], None] | None:
+        """The spider's ``outputs_ended`` when it awaits this page's outputs, else None.
+
+        Asked once the callback has started (after its first output, or its end): the spider
+        opens a page in the callback, which runs only when this middleware pulls from it.
+        """
+        spider = self.crawler.spider
+        tracks = getattr(spider, "tracks_page", None)
+        return getattr(spider, "outputs_ended", None) if tracks is not None and tracks(response) else None
+
+    def process_spider_output(self, response: Any, result: Any) -> Any:
+        ended: Callable[[Any, int], None] | None = None
+        outputs = 0
+        for output in result:
+            ended = ended or self._ended(response)
+            outputs += self._mark(output, response, ended)
+            yield output
+        ended = ended or self._ended(response)
+        if ended is not None:
+            ended(response, outputs)
+
+    async def process_spider_output_async(self, response: Any, result: Any) -> AsyncIterator[Any]:
+        ended: Callable[[Any, int], None] | None = None
+        outputs = 0
+        async for output in result:
+            ended = ended or self._ended(response)
+            outputs += self._mark(output, response, ended)
+            yield output
+        ended = ended or self._ended(response)
+        if ended is not None:
+            ended(response, outputs)
+
+    @staticmethod
+    def _mark(output: Any, response: Any, ended: Callable[[Any, int], None] | None) -> int:
+        """1 for an output the page waits for (an item, or a request marked with its page), else 0."""
+        if ended is None or output is None:
+            return 0
+        if isinstance(output, Request):
+            output.meta[PAGE_META] = id(response)
+        return 1
 
 
 def release(crawler: Crawler, request: Request) -> None:
@@ -491,10 +562,13 @@ def worker_settings(
     pipelines.pop("crawler.pipelines.DedupePipeline", None)
     pipelines["crawler.pipelines.stream_writer.WorkerDedupePipeline"] = 300
     pipelines["crawler.pipelines.stream_writer.StreamWriterPipeline"] = 900
+    # Closest to the engine (below StartSpiderMiddleware's 25): it sees what reaches the engine.
+    middlewares = {**settings.getdict("SPIDER_MIDDLEWARES"), SPIDER_MIDDLEWARE: 10}
     settings.setdict(
         {
             **frontier,
             "ITEM_PIPELINES": pipelines,
+            "SPIDER_MIDDLEWARES": middlewares,
             "DOWNLOADER": "crawler.redis_frontier.PoliteDownloader",  # one per-host delay for all workers
             "REPUTATION_DB": None,
             "REPUTATION_WORKER_IDLE_EXIT": idle_exit or 0,
@@ -503,6 +577,9 @@ def worker_settings(
     )
     if overrides:
         settings.setdict(dict(overrides), priority="cmdline")
+        # a page's lease is released by what this middleware counts: it stays whatever else is set
+        middlewares = {**settings.getdict("SPIDER_MIDDLEWARES"), SPIDER_MIDDLEWARE: 10}
+        settings.set("SPIDER_MIDDLEWARES", middlewares, priority="cmdline")
     return settings
 
 

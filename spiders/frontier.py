@@ -5,8 +5,9 @@ Navigation and extraction are the ``reviews`` spider's own (this subclasses it);
 * start entries come from the frontier's start list (pushed by ``reputation crawl --redis``,
   reputation.distributed.enqueue), each carrying its source row, so no database is read;
 * requests are taken from and pushed to the shared frontier (crawler.redis_frontier), and each
-  page, once its items are in the items stream and its next pages in the frontier, is recorded
-  in the pages stream and its lease released;
+  page, once its items are in the items stream and its next pages in the frontier (counted by
+  crawler.redis_frontier.PageOutputMiddleware, not at the callback's end), is recorded in the
+  pages stream and its lease released;
 * the page budget and the repeating-page stop count per worker (each sees the pages it fetched),
   and an incremental crawl does not stop early at known reviews (that needs the database): it
   reads the listing newest first to its end and the writer stores known reviews as unchanged.
@@ -20,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import scrapy
@@ -29,7 +31,7 @@ from scrapy.http import Response
 from scrapy_redis.spiders import RedisMixin
 from twisted.python.failure import Failure
 
-from crawler.items import ReviewItem, ReviewPage
+from crawler.items import ReviewPage
 from crawler.redis_frontier import (
     DEAD_LETTER_COUNTS,
     DEAD_LETTER_STREAM,
@@ -62,6 +64,16 @@ def source_from_entry(entry: Mapping[str, Any]) -> Source:
     return Source(**{k: v for k, v in raw.items() if k in SOURCE_COLUMNS})
 
 
+@dataclass
+class OpenPage:
+    """A fetched page whose lease is held until everything its callback yielded is in Redis."""
+
+    response: Response
+    done: int = 0  # outputs in Redis: items out of the pipelines, requests in the frontier
+    outputs: int | None = None  # what the callback handed the engine; None until it ended
+    items: int = 0  # items among ``done`` (for the pages stream)
+
+
 class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # type: ignore[misc,unused-ignore]
     """The ``reviews`` spider reading its start entries and requests from the shared frontier."""
 
@@ -72,7 +84,7 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
     idle_exit: float | None = None  # seconds the whole frontier may stay empty before the worker stops
     empty_since: float | None = None
     worker = "crawl"
-    open_pages: dict[int, list[Any]]  # id(response) -> [items finished, items yielded or None]
+    open_pages: dict[int, OpenPage]  # id(response) -> the page awaiting its outputs
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> FrontierReviewsSpider:
@@ -93,6 +105,7 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
         spider.open_pages = {}
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(spider.item_finished, signal=signal)
+        crawler.signals.connect(spider.page_error, signal=signals.spider_error)
         return spider
 
     def make_request_from_data(self, data: bytes | str) -> list[scrapy.Request]:
@@ -117,30 +130,52 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
         return [self.page_request(entry["url"], source, page=1)]
 
     def parse_page(self, response: Response) -> Iterator[ReviewPage | scrapy.Request]:
-        items = 0
-        for output in super().parse_page(response):
-            items += isinstance(output, ReviewItem | ReviewPage)
-            yield output
-        self.items_finished(response, total=items)
+        # Counted by crawler.redis_frontier.PageOutputMiddleware as its outputs reach the engine.
+        self.open_pages[id(response)] = OpenPage(response)
+        yield from super().parse_page(response)
+
+    def tracks_page(self, response: Any) -> bool:
+        """Whether the page's outputs are awaited before its lease is released (PageOutputMiddleware asks)."""
+        return id(response) in self.open_pages
+
+    def outputs_ended(self, response: Response, outputs: int) -> None:
+        """The page's callback handed the engine ``outputs`` items and requests (PageOutputMiddleware)."""
+        state = self.open_pages.get(id(response))
+        if state is not None:
+            state.outputs = outputs
+            self.output_done(id(response), 0)
 
     def item_finished(self, item: Any, response: Response | None = None, **kwargs: Any) -> None:
         """An item left the pipelines (streamed, or dropped with its reason counted)."""
-        if response is not None and isinstance(item, ReviewItem | ReviewPage):
-            self.items_finished(response, done=1)
+        state = self.open_pages.get(id(response)) if response is not None else None
+        if state is not None:
+            state.items += 1
+            self.output_done(id(response))
 
-    def items_finished(self, response: Response, *, total: int | None = None, done: int = 0) -> None:
-        """Release the page once its callback ended and every item it yielded left the pipelines.
+    def page_error(self, failure: Any, response: Any = None, **kwargs: Any) -> None:
+        """The callback raised: its page is dead-lettered and released (FrontierScheduler.spider_error), not awaited."""
+        if response is not None:
+            self.open_pages.pop(id(response), None)
 
-        Not at the callback's end alone: Scrapy pulls a few items ahead of the pipelines
-        (scrapy.utils.asyncio._parallel_asyncio), so the last ones may not be in Redis yet.
+    def request_queued(self, page: int) -> None:
+        """A request the page yielded is in the frontier, or was already (FrontierScheduler.enqueue_request)."""
+        self.output_done(page)
+
+    def output_done(self, page: int, done: int = 1) -> None:
+        """Release the page once its callback ended and every item and request it yielded is in Redis.
+
+        Not at the callback's end, nor when its items are streamed: Scrapy takes a callback's
+        output ahead of handling it (scrapy.utils.asyncio._parallel_asyncio), so a next-page
+        request may still wait in Scrapy's queue; a worker killed then would lose the rest of the
+        listing, as the released page is never fetched again.
         """
-        state = self.open_pages.setdefault(id(response), [0, None])
-        state[0] += done
-        if total is not None:
-            state[1] = total
-        if state[1] is not None and state[0] >= state[1]:
-            del self.open_pages[id(response)]
-            self.page_done(response.request, response.status, state[1])
+        state = self.open_pages.get(page)
+        if state is None:
+            return
+        state.done += done
+        if state.outputs is not None and state.done >= state.outputs:
+            del self.open_pages[page]
+            self.page_done(state.response.request, state.response.status, state.items)
 
     def page_failed(self, failure: Failure) -> None:
         super().page_failed(failure)

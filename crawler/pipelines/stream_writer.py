@@ -8,7 +8,9 @@ ingest``) moves the stream into SQLite through the same code as a single-machine
 
 The spider yields a listing page's reviews as one item (crawler.items.ReviewPage); each
 review is still its own message, the page's sent in one round trip. The append is synchronous:
-when the spider's callback ends, every item of the page is in Redis, so releasing the page's frontier lease (crawler.redis_frontier) loses nothing. A worker
+the page's items are in Redis when it returns; the page's frontier lease is released only once its
+items are in the items stream and its next-page requests in the frontier
+(crawler.redis_frontier.PageOutputMiddleware), so a release loses nothing. A worker
 killed between the append and the release fetches the page again; the writer's idempotent
 storage turns the second copy into "unchanged".
 
