@@ -93,6 +93,37 @@ def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
         process.communicate(timeout=30)
 
 
+def wait_for_workers(client: Any, started: list[subprocess.Popen[bytes]], count: int) -> None:
+    """Wait until `count` workers have registered; a worker that dies first fails with its stderr."""
+    deadline = time.monotonic() + 180
+    while client.scard(streams.WORKERS_SET) < count:
+        assert time.monotonic() < deadline, "workers did not start"
+        for process in started:
+            assert process.poll() is None, process.communicate()[1].decode()[-3000:]
+        time.sleep(0.2)
+
+
+def kill_while_holding(client: Any, victim: subprocess.Popen[bytes], name: str) -> list[dict[str, Any]]:
+    """SIGKILL `victim` at a moment it holds unacknowledged work, and return that work."""
+    deadline = time.monotonic() + 180
+    while True:
+        assert time.monotonic() < deadline, "the worker never took a batch"
+        assert victim.poll() is None, victim.communicate()[1].decode()[-3000:]
+        victim.send_signal(signal.SIGSTOP)
+        held: list[dict[str, Any]] = client.xpending_range(
+            streams.SCORE_WORK_STREAM, streams.SCORERS_GROUP, min="-", max="+", count=100, consumername=name
+        )
+        if held:
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=30)
+            return held
+        assert client.xlen(streams.SCORES_STREAM) < client.xlen(streams.SCORE_WORK_STREAM), (
+            "the worker finished every batch before it could be caught holding one"
+        )
+        victim.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
+
+
 def rows(db: sqlite_utils.Database) -> list[tuple[object, ...]]:
     return [tuple(r) for r in db.execute(f"SELECT {COLUMNS} FROM review_sentiment ORDER BY review_id")]
 
@@ -149,13 +180,9 @@ def test_two_workers_one_killed_mid_batch_every_review_scored_once(
     add_reviews(db, n)
 
     client: Any = streams.connect(redis_server.url, wait=False)
-    workers.append(start_worker(redis_server.url, model_dir, "w-killed"))
-    workers.append(start_worker(redis_server.url, model_dir, "w-survivor"))
-    deadline = time.monotonic() + 120
-    while len(announced_models(client)) < 1 or client.scard(streams.WORKERS_SET) < 2:
-        assert time.monotonic() < deadline, "workers did not start"
-        assert all(p.poll() is None for p in workers), workers[0].communicate()[1].decode()[-3000:]
-        time.sleep(0.2)
+    victim = start_worker(redis_server.url, model_dir, "w-killed")
+    workers.append(victim)
+    wait_for_workers(client, workers, 1)
     assert announced_models(client) == [("tiny-redis", "t1")]
 
     first = drain(client, db)
@@ -163,22 +190,13 @@ def test_two_workers_one_killed_mid_batch_every_review_scored_once(
     # A second enqueue while the work is in flight sends nothing twice.
     assert drain(client, db).enqueued == {}
 
-    # Kill one worker while it holds a batch (pending, not acknowledged).
-    victim = workers[0]
-    held: list[dict[str, Any]] = []
-    while not held:
-        assert time.monotonic() < deadline, "the worker never took a batch"
-        held = client.xpending_range(
-            streams.SCORE_WORK_STREAM,
-            streams.SCORERS_GROUP,
-            min="-",
-            max="+",
-            count=100,
-            consumername="w-killed",
-        )
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=30)
+    # Kill the worker while it holds a batch (read, not acknowledged). It is frozen with SIGSTOP
+    # before each look, so the batch seen pending is still pending when SIGKILL lands.
+    held = kill_while_holding(client, victim, "w-killed")
     orphaned = {str(m["message_id"]) for m in held}
+
+    workers.append(start_worker(redis_server.url, model_dir, "w-survivor"))
+    wait_for_workers(client, workers[1:], 2)
 
     # The writer keeps moving scores until every review has its row.
     deadline = time.monotonic() + 240
