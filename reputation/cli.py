@@ -65,7 +65,6 @@ FALLBACK_EXAMPLES: dict[str, list[str]] = {
     "vendors": ["reputation vendors load datasets/vendors.example.yaml", "reputation vendors list --json"],
     "vendors load": ["reputation vendors load datasets/vendors.example.yaml"],
     "sources": ["reputation sources suggest example.com"],
-    "demo": ["reputation demo", "reputation demo --out demo-output"],
     "model": ["reputation model path", "reputation model train --limit 2000"],
     "model path": ["reputation model path"],
     "model train": ["reputation model train", "reputation model train --limit 2000 --epochs 1 --device cpu"],

@@ -96,8 +96,12 @@ def run_demo(
     scorecards: bool = True,
     discover: bool = True,
     say: Callable[[str], None] = print,
+    progress: bool = True,
 ) -> DemoResult:
-    """Run every stage that exists against the generated site; return what each produced."""
+    """Run every stage that exists against the generated site; return what each produced.
+
+    Each step's line goes to ``say``; ``progress`` shows the scoring progress bar (on stderr).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     metadata = write_datasette_metadata(out_dir)
     site_dir = out_dir / "site"
@@ -105,7 +109,7 @@ def run_demo(
     say(f"generated the demo site: {manifest.total_reviews} reviews on {manifest.pages} pages in {site_dir}")
     db = connect(db_path)
     # Full crawls: the demo shows that a second run over every page stores no duplicate.
-    job = pipeline.Job(db_path, db, crawl_settings=DEMO_CRAWL_SETTINGS, full=True, progress=True)
+    job = pipeline.Job(db_path, db, crawl_settings=DEMO_CRAWL_SETTINGS, full=True, progress=progress)
     port = _remembered_port(db)
     with serve_directory(site_dir, port=port) as base_url:
         _remember_port(db, base_url)

@@ -26,6 +26,27 @@ _GENERIC = re.compile(r"^LABEL_(\d+)$")
 _GENERIC_ORDER = {2: (NEGATIVE, POSITIVE), 3: (NEGATIVE, NEUTRAL, POSITIVE)}
 
 
+def binary_side(
+    label: str | None, probabilities: Mapping[str, float] | None, *, thresholded: bool
+) -> str | None:
+    """A system's answer to "positive or negative?"; None when it takes no side.
+
+    On a two-way question (star ratings, the held-out review rows) taking no side counts as an
+    error, so every system is judged on the same rows. ``thresholded``: the system's own label
+    is its answer (VADER: compound >= 0.05 positive, <= -0.05 negative, sentiment.vader_baseline),
+    so its neutral band takes no side. Otherwise the larger of P(positive) and P(negative)
+    answers, and a tie or no probabilities at all (an unscorable text) takes no side.
+    """
+    if thresholded:
+        return label if label in (NEGATIVE, POSITIVE) else None
+    if probabilities is None:
+        return None
+    positive, negative = probabilities.get(POSITIVE, 0.0), probabilities.get(NEGATIVE, 0.0)
+    if positive == negative:
+        return None
+    return POSITIVE if positive > negative else NEGATIVE
+
+
 class LabelMappingError(ValueError):
     """The model's labels cannot be read as sentiment; the message lists them."""
 

@@ -245,3 +245,86 @@ def test_run_with_a_crawl_from_the_config_file(world: World, tmp_path: Path) -> 
     assert crawl["summary"].startswith(f"{n_sources} sources due, {row['pages']} pages, ")
     assert out["stages"][1]["counts"]["model_id"] == "test/tiny-bert"  # [score] model from the file
     assert f"all {n_sources} sources" in result.stderr  # the progress table, on stderr only
+
+
+# --- -q on every command: only errors and the data asked for; the normal lines without it ---
+
+SUGGEST_REGISTRY = """\
+vendors:
+  - id: acme
+    name: Acme Contact
+brands:
+  - id: northwind
+    name: Northwind Air
+    website: https://www.northwind-air.example/about
+    sources: suggest
+engagements:
+  - vendor: acme
+    brand: northwind
+    start: 2023-01-01
+"""
+
+
+def test_init_and_vendors_load_are_silent_under_q(tmp_path: Path) -> None:
+    db = tmp_path / "rep.db"
+    assert (invoke(db, "-q", "init").stdout, invoke(db, "init", "-q").stderr) == ("", "")
+    said = invoke(db, "init")
+    assert re.fullmatch(rf"{re.escape(str(db))}: schema version \d+\n", said.stdout) and said.stderr == ""
+    example = Path(__file__).resolve().parents[1] / "datasets" / "vendors.example.yaml"
+    quiet = invoke(db, "-q", "vendors", "load", str(example))
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+    assert rows(db, "SELECT COUNT(*) AS n FROM vendors")[0]["n"] > 0  # -q silenced it, not skipped it
+    loaded = invoke(db, "vendors", "load", str(example))
+    assert loaded.stdout.startswith("loaded ") and f"sources from {example}" in loaded.stdout
+
+
+def test_vendors_load_q_still_prints_the_suggestions_the_file_asked_for(tmp_path: Path) -> None:
+    """`sources: suggest` asks for registry YAML to paste: data, so -q keeps it and drops the summary."""
+    registry = tmp_path / "suggest.yaml"
+    registry.write_text(SUGGEST_REGISTRY)
+    db = tmp_path / "rep.db"
+    quiet = invoke(db, "-q", "vendors", "load", str(registry))
+    loud = invoke(db, "vendors", "load", str(registry))
+    assert quiet.stderr == loud.stderr == ""
+    assert quiet.stdout.startswith("# brand northwind: 'sources: suggest' loaded no source")
+    assert "trustpilot.com/review/northwind-air.example" in quiet.stdout
+    assert "loaded 1 vendors" not in quiet.stdout
+    assert loud.stdout == f"loaded 1 vendors, 1 brands, 1 engagements, 0 sources from {registry}\n\n" + quiet.stdout
+
+
+def test_table_q_prints_the_rows_without_the_note(built: Built) -> None:
+    loud, quiet = invoke(built.db, "table"), invoke(built.db, "-q", "table")
+    assert "Ranked: vendors with at least" in loud.stdout
+    assert "Ranked:" not in quiet.stdout and quiet.stderr == ""
+    db = connect(built.db)
+    try:
+        names = [row["vendor_name"] or row["vendor_id"] for row in ranking(db)]
+    finally:
+        db.close()
+    assert names and all(name in quiet.stdout for name in names)  # the rows asked for
+    assert quiet.stdout.strip() in loud.stdout
+
+
+def test_candidates_export_and_data_commands_under_q(built: Built, tmp_path: Path) -> None:
+    db = copy_db(built.db, tmp_path / "rep.db")
+    export = tmp_path / "accepted.yaml"
+    assert invoke(db, "vendors", "candidates", "--export", str(export)).stdout == f"wrote 0 engagements to {export}\n"
+    assert (invoke(db, "-q", "vendors", "candidates", "--export", str(export)).stdout) == ""
+    # data asked for is printed whatever the verbosity
+    for args in (["vendors", "list"], ["settings"], ["vendors", "list", "--csv"], ["settings", "--json"]):
+        assert invoke(db, "-q", *args).stdout == invoke(db, *args).stdout != "", args
+
+
+def test_demo_q_prints_nothing_and_its_lines_without_it(tmp_path: Path) -> None:
+    """The demo's crawl alone (no model, no discovery); a second run, under -q, re-crawls silently."""
+    db, out = tmp_path / "demo.db", tmp_path / "demo-output"
+    loud = invoke(db, "demo", "--out", str(out), "--no-score", "--no-discover")
+    lines = loud.stdout.splitlines()
+    assert lines[0].startswith("generated the demo site: ") and lines[1].startswith("serving it on http://127.0.0.1:")
+    assert any(re.match(r"crawl: \d+ pages, \d+ new, ", line) for line in lines), lines
+    assert "Open the results:" in lines and f"  datasette {db} -m {out / 'datasette-metadata.yaml'}" in lines
+    quiet = invoke(db, "-q", "demo", "--out", str(out), "--no-score", "--no-discover")
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+    crawls = rows(db, "SELECT status, items_new, items_unchanged FROM crawl_runs WHERE stage = 'crawl' ORDER BY id")
+    assert [c["status"] for c in crawls] == ["ok", "ok"]  # the quiet run did its work
+    assert crawls[1]["items_new"] == 0 and crawls[1]["items_unchanged"] == crawls[0]["items_new"] > 0

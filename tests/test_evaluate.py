@@ -261,3 +261,23 @@ def test_evaluate_command_reports_bad_labels(tmp_path: Path, model_dir: Path) ->
     result = CliRunner().invoke(cli, ["evaluate", str(data), "--model", str(model_dir)])
     assert result.exit_code == 1
     assert "unknown labels (line 2: 'great')" in result.output
+
+
+def test_evaluate_q_prints_only_the_json_asked_for(tmp_path: Path, model_dir: Path) -> None:
+    data = tmp_path / "labelled.csv"
+    data.write_text('text,label\n"I love this, great!",positive\n"Awful, terrible, I hate it.",negative\n')
+    args = ["evaluate", str(data), "--model", str(model_dir)]
+    loud = CliRunner().invoke(cli, args)
+    assert loud.exit_code == 0, loud.output
+    assert "macro-F1" in loud.stdout and "vaderSentiment: per class" in loud.stdout
+    quiet = CliRunner().invoke(cli, ["-q", *args])
+    assert quiet.exit_code == 0 and (quiet.stdout, quiet.stderr) == ("", "")
+    as_json = CliRunner().invoke(cli, [*args, "--json", "-q"])
+    assert as_json.exit_code == 0 and as_json.stderr == ""
+    assert json.loads(as_json.stdout)["n"] == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nGood,great\n")
+    failed = CliRunner().invoke(cli, ["-q", "evaluate", str(bad), "--model", str(model_dir)])
+    assert failed.exit_code == 1 and failed.stdout == ""
+    assert failed.stderr.splitlines() == [f"Error: {bad}: unknown labels (line 2: 'great'); use negative/neutral/"
+                                          "positive, neg/neu/pos, -1/0/1 or 0/1/2"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from reputation.commands.common import open_db
+from reputation.commands.common import is_quiet, open_db, say
 from storage.errors import BadValueError
 from storage.lock import writer_lock
 
@@ -32,11 +32,14 @@ def discover(ctx: click.Context, vendor: str | None, all_vendors: bool, urls: tu
     db_path = ctx.find_root().obj["db_path"]
     open_db(ctx)  # creates or upgrades the file before the crawl reads it
     model, name = load_sentence_model(sentence_model)
-    click.echo(f"sentence model: {name}")
+    say(ctx, f"sentence model: {name}")
     with writer_lock(db_path, purpose="reputation vendors discover"):
         results = run(db_path, [vendor] if vendor else None, urls=urls, model=model, timeout=timeout)
     for result in results:
-        click.echo(result.line())
+        if result.status == "ok":
+            say(ctx, result.line())
+        else:  # a site that failed is worth a line even with -q (on stderr then)
+            click.echo(result.line(), err=is_quiet(ctx))
     if results and all(r.status != "ok" for r in results):
         ctx.exit(1)
 
@@ -58,7 +61,7 @@ def candidates(ctx: click.Context, vendor: str | None, status: str | None, min_c
     db = open_db(ctx)
     if export_file:
         count = export_accepted(db, Path(export_file), vendor=vendor)
-        click.echo(f"wrote {count} engagements to {export_file}")
+        say(ctx, f"wrote {count} engagements to {export_file}")
         return
     rows = list_candidates(db, vendor=vendor, status=status, min_confidence=min_confidence)
     hidden = len(list_candidates(db, vendor=vendor, status=status)) - len(rows)
@@ -70,7 +73,7 @@ def candidates(ctx: click.Context, vendor: str | None, status: str | None, min_c
         click.echo(f"{r.id}\t{r.status}\t{r.vendor_id}\t{brand}\t{r.relation}\t{r.event_date or '-'}\t{r.scope}\t"
                    f"{r.confidence:.2f}\t{r.evidence}\t{r.url}")
     if hidden:
-        click.echo(f"({hidden} below confidence {min_confidence} not shown; --min-confidence 0 lists them)")
+        say(ctx, f"({hidden} below confidence {min_confidence} not shown; --min-confidence 0 lists them)")
 
 
 @click.command("accept")
@@ -89,7 +92,7 @@ def accept(ctx: click.Context, candidate_id: int, brand_name: str | None, brand_
     with writer_lock(ctx.find_root().obj["db_path"], purpose="reputation vendors accept"):
         decision = do_accept(open_db(ctx), candidate_id, brand_name=brand_name, brand_id=brand_id,
                              brand_website=brand_website, start=start.date() if start else None)
-    click.echo(decision.message)
+    say(ctx, decision.message)
 
 
 @click.command("reject")
@@ -101,4 +104,4 @@ def reject(ctx: click.Context, candidate_id: int) -> None:
 
     with writer_lock(ctx.find_root().obj["db_path"], purpose="reputation vendors reject"):
         decision = do_reject(open_db(ctx), candidate_id)
-    click.echo(decision.message)
+    say(ctx, decision.message)

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from reputation.commands.common import model_option
+from reputation.commands.common import is_quiet, model_option
 
 if TYPE_CHECKING:
     from reputation.scoring.evaluation import SystemResult  # torch: only when evaluating
@@ -22,6 +22,7 @@ Examples:
   reputation evaluate labelled.csv
   reputation evaluate reviews.tsv --text-column review --label-column stars --json
   reputation evaluate sentiment/models/minilm-sentiment-3c/heldout.csv --model PATH --no-baseline
+  reputation -q evaluate labelled.csv --json > report.json   # -q: only errors, and the JSON asked for
 
 \b
 Labels: negative/neutral/positive (or neg/neu/pos), -1/0/1, 0/1/2, or 0/1 (negative/positive).
@@ -40,7 +41,9 @@ as an error; --json also gives the accuracy over the rows where it took one.
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @click.option("--no-baseline", is_flag=True, help="Skip the VADER baseline.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
+@click.pass_context
 def evaluate(
+    ctx: click.Context,
     file: str,
     model: str | None,
     text_column: str,
@@ -50,7 +53,7 @@ def evaluate(
     as_json: bool,
 ) -> None:
     """Accuracy, macro-F1, per-class report, confusion matrix and calibration error (15 bins) of
-    the model on FILE, beside VADER."""
+    the model on FILE, beside VADER. With -q the tables are not printed (--json still is)."""
     from reputation.scoring.evaluation import evaluate_file  # imports torch: only when evaluating
 
     report = evaluate_file(
@@ -64,6 +67,8 @@ def evaluate(
     if as_json:
         payload = _without_nan(asdict(report))
         click.echo(json.dumps(payload, indent=2, default=str))
+        return
+    if is_quiet(ctx):
         return
     console = Console()
     if not console.is_terminal:  # pipes and logs: wide enough for full model ids

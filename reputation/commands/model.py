@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from reputation.commands.common import say
 from sentiment.default_model import (
     DefaultModelUnavailable,
     artefact_dir,
@@ -59,7 +60,9 @@ def model() -> None:
     default=None,
     help="Cache for the downloaded corpora [default: ~/.cache/reputation/training-data].",
 )
+@click.pass_context
 def train_command(
+    ctx: click.Context,
     out_dir: Path | None,
     epochs: int | None,
     limit: int | None,
@@ -86,13 +89,14 @@ def train_command(
     target = out_dir or artefact_dir()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        metrics = run_recipe(target, cfg, data_dir, progress=click.echo)
+        metrics = run_recipe(target, cfg, data_dir, progress=lambda line: say(ctx, line))
     except (TrainingDataError, DefaultModelUnavailable) as exc:
         raise ModelError(str(exc)) from exc
     scores = metrics["model"]
-    click.echo(
+    say(
+        ctx,
         f"wrote {target}: accuracy {scores['accuracy']:.3f}, macro-F1 {scores['macro_f1']:.3f}, "
-        f"review binary accuracy {scores['review_binary_accuracy']:.3f} on {scores['rows']} held-out rows"
+        f"review binary accuracy {scores['review_binary_accuracy']:.3f} on {scores['rows']} held-out rows",
     )
 
 
@@ -110,7 +114,8 @@ def train_command(
     help="Heads file to write [default: sentence_heads.json next to the model's weights].",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Torch CPU threads.")
-def train_heads_command(model_dir: Path | None, out: Path | None, threads: int) -> None:
+@click.pass_context
+def train_heads_command(ctx: click.Context, model_dir: Path | None, out: Path | None, threads: int) -> None:
     """Train the single-pass sentence heads (customer-service relevance, sentence sentiment).
 
     The heads read the classifier's own hidden states, so `reputation score` needs one forward
@@ -129,11 +134,14 @@ def train_heads_command(model_dir: Path | None, out: Path | None, threads: int) 
     except (ModelLoadError, OSError, ValueError) as exc:
         raise ModelError(str(exc)) from exc
     aspect, complaints = record["aspect_alone"], record["complaints_heldout"]
-    click.echo(
+    say(
+        ctx,
         f"aspect F1 {aspect['f1']:.3f} (ECE {aspect['ece']:.3f}) on {aspect['n']:.0f} held-out sentences; "
+        f"sentence sentiment ECE {record['sentence_sentiment_heldout']['ece']:.3f} "
+        f"on {record['sentence_sentiment_heldout']['n']} held-out sentences; "
         f"complaints read neutral {complaints['negative_as_neutral_before']} -> "
         f"{complaints['negative_as_neutral_after']} of {complaints['negative']}; "
-        f"{record['training']['seconds']:.0f} s"
+        f"{record['training']['seconds']:.0f} s",
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from crawler.extractors.platforms.urls import normalise_domain, suggest_sources
-from reputation.commands.common import echo_csv, echo_json, one_format, open_db, output_options
+from reputation.commands.common import echo_csv, echo_json, is_quiet, one_format, open_db, output_options, say
 from reputation.commands.sources import suggestions_yaml
 from reputation.registry.entries import Brand
 from reputation.registry.loader import read_registry, summarize, write_registry
@@ -20,7 +20,7 @@ from storage.lock import writer_lock
 def init(ctx: click.Context) -> None:
     """Create the database (or upgrade it to the current schema)."""
     db = open_db(ctx)
-    click.echo(f"{ctx.find_root().obj['db_path']}: schema version {schema_version(db)}")
+    say(ctx, f"{ctx.find_root().obj['db_path']}: schema version {schema_version(db)}")
 
 
 @click.group()
@@ -35,19 +35,22 @@ def load(ctx: click.Context, file: str) -> None:
     """Validate FILE and upsert it; a file with any mistake changes nothing.
 
     A brand with ``sources: suggest`` gets no source: its suggested review pages are printed
-    instead, as registry YAML to check and paste (nothing is fetched).
+    instead, as registry YAML to check and paste (nothing is fetched). Those are data the file
+    asked for, so -q prints them too; it silences only the summary line.
     """
     registry = read_registry(file)  # before opening the database: a bad file must not even create it
     with writer_lock(ctx.find_root().obj["db_path"], purpose="reputation vendors load"):
         db = open_db(ctx)
         write_registry(db, registry)
     summary = summarize(registry)
-    click.echo(
+    say(
+        ctx,
         f"loaded {summary.vendors} vendors, {summary.brands} brands, "
-        f"{summary.engagements} engagements, {summary.sources} sources from {file}"
+        f"{summary.engagements} engagements, {summary.sources} sources from {file}",
     )
-    for brand in registry.suggest_sources:
-        click.echo()
+    for index, brand in enumerate(registry.suggest_sources):
+        if index or not is_quiet(ctx):  # a blank line between blocks, and after the summary when shown
+            click.echo()
         click.echo(_suggestions(brand))
 
 

@@ -82,7 +82,8 @@ def run(
 ) -> None:
     """Crawl due sources, score new reviews and rebuild roll-ups; exit 75 if another run holds the lock.
 
-    Prints one line per stage (UTC time, stage, status, counts, seconds). Settings not given here
+    Prints one line per stage (UTC time, stage, status, counts, seconds); when no source is due
+    the crawl stage says "0 sources due" and starts no crawl process. Settings not given here
     come from the config file, then from the database (what was last given to `rollup`, `score`
     or `run`), then the defaults. On failure: one line naming the log file, exit 1.
 

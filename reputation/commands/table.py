@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from reputation.commands.common import echo_csv, echo_json, one_format, open_db, output_options
+from reputation.commands.common import echo_csv, echo_json, is_quiet, one_format, open_db, output_options
 from reputation.rollups.ranking import ranking, ranking_meta
 
 CSV_COLUMNS = (
@@ -54,10 +54,10 @@ def table(ctx: click.Context, as_json: bool, as_csv: bool) -> None:
     if as_csv:
         echo_csv([dict(r) for r in rows], CSV_COLUMNS)
         return
-    _print_table(rows, meta)
+    _print_table(rows, meta, note=not is_quiet(ctx))  # -q: the rows asked for, without the note
 
 
-def _print_table(rows: list[Any], meta: dict[str, Any]) -> None:
+def _print_table(rows: list[Any], meta: dict[str, Any], *, note: bool = True) -> None:
     console = Console()
     if not console.is_terminal:  # pipes and logs: wide enough for the verdicts
         console = Console(width=160)
@@ -76,6 +76,6 @@ def _print_table(rows: list[Any], meta: dict[str, Any]) -> None:
         out.add_row(*(Text(cell) for cell in cells))  # Text: names are data, never rich markup
     console.print(out)
     min_n = meta.get("min_rank_n")
-    if min_n is not None:
+    if note and min_n is not None:
         console.print(Text(f"Ranked: vendors with at least {min_n} customer-service reviews; 'ahead' when the "
                       "95% intervals of the shrunk scores do not overlap, else 'tied'."))

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from reputation.scoring.job import load_model
-from sentiment.labels import CANONICAL_LABELS, NEGATIVE, NEUTRAL, POSITIVE
+from sentiment.labels import CANONICAL_LABELS, NEGATIVE, NEUTRAL, POSITIVE, binary_side
 from sentiment.metrics import (
     accuracy,
     confusion_matrix,
@@ -163,7 +163,7 @@ def score_system(
     confidences = [d[label] for d, label in zip(distributions, predicted, strict=True)]
     correct = [g == p for g, p in zip(gold, predicted, strict=True)]
     sides = [
-        _binary_side(label, d, thresholded)
+        binary_side(label, d, thresholded=thresholded)
         for g, label, d in zip(gold, predicted, distributions, strict=True)
         if g != NEUTRAL
     ]
@@ -191,15 +191,6 @@ def score_system(
             "matrix": confusion_matrix(gold, predicted, CANONICAL_LABELS),
         },
     )
-
-
-def _binary_side(label: str, distribution: dict[str, float], thresholded: bool) -> str | None:
-    """The system's answer to "positive or negative?"; None when it takes no side."""
-    if thresholded:
-        return None if label == NEUTRAL else label
-    if distribution[POSITIVE] == distribution[NEGATIVE]:
-        return None
-    return POSITIVE if distribution[POSITIVE] > distribution[NEGATIVE] else NEGATIVE
 
 
 def evaluate_file(

@@ -2,8 +2,12 @@
 
 Three-class accuracy and macro-F1 on every held-out row; binary accuracy on the positive and
 negative rows of review-like sources, where the model's call is whichever of p(positive) and
-p(negative) is larger (neutral cannot win a two-way question). The metrics themselves are
-sentiment.metrics; VADER is sentiment.vader_baseline.
+p(negative) is larger (neutral cannot win a two-way question). VADER answers both questions
+with its documented thresholds (compound >= 0.05 positive, <= -0.05 negative, neutral between);
+on the binary rows its neutral band takes no side and counts as an error, as in
+`reputation evaluate` (both go through sentiment.labels.binary_side), and how many rows that
+was is ``review_binary_no_side``. The metrics themselves are sentiment.metrics; VADER is
+sentiment.vader_baseline.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 import torch
 
-from sentiment.labels import NEUTRAL, POSITIVE
+from sentiment.labels import NEGATIVE, NEUTRAL, POSITIVE, binary_side
 from sentiment.metrics import accuracy, macro_f1
 from sentiment.training.data import LABELS, REVIEW_SOURCES, Example
 from sentiment.vader_baseline import VaderBaseline
@@ -57,31 +61,33 @@ def heldout_metrics(
     pred = [labels[i] for i in probs.argmax(-1).tolist()]
     pos, neg = labels.index("positive"), labels.index("negative")
     review = review_rows(examples)
-    binary_pred = [bool(probs[i, pos] >= probs[i, neg]) for i in review]
+    binary_pred: list[str | None] = [POSITIVE if probs[i, pos] >= probs[i, neg] else NEGATIVE for i in review]
     return _card(examples, pred, review, binary_pred)
 
 
 def vader_metrics(examples: Sequence[Example]) -> dict[str, Any]:
-    """VADER on the same rows: its thresholded label for three classes, the sign of its compound
-    score for binary (sentiment.vader_baseline)."""
+    """VADER on the same rows: its thresholded label for three classes and for binary, where its
+    neutral band takes no side and counts as an error (sentiment.labels.binary_side)."""
     predictions = VaderBaseline().predict([ex.text for ex in examples])
     pred = [NEUTRAL if p.label is None else p.label for p in predictions]
     review = review_rows(examples)
-    binary_pred = [(predictions[i].score or 0.0) >= 0 for i in review]
+    binary_pred = [binary_side(predictions[i].label, predictions[i].probabilities, thresholded=True) for i in review]
     return _card(examples, pred, review, binary_pred)
 
 
 def _card(
-    examples: Sequence[Example], pred: Sequence[str], review: Sequence[int], binary_pred: Sequence[bool]
+    examples: Sequence[Example], pred: Sequence[str], review: Sequence[int], binary_pred: Sequence[str | None]
 ) -> dict[str, Any]:
+    """The figures; a binary call of None (no side taken) is an error, never dropped."""
     gold = [ex.label for ex in examples]
-    binary_gold = [examples[i].label == POSITIVE for i in review]
+    binary_gold = [examples[i].label for i in review]
     return {
         "rows": len(examples),
         "accuracy": round(accuracy(gold, pred), 4),
         "macro_f1": round(macro_f1(gold, pred, LABELS), 4),
         "review_binary_rows": len(review),
         "review_binary_accuracy": round(accuracy(binary_gold, binary_pred), 4),
+        "review_binary_no_side": sum(side is None for side in binary_pred),
         "per_source_accuracy": _per_source(examples, gold, pred),
     }
 
