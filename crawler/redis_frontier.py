@@ -562,24 +562,22 @@ def worker_settings(
     pipelines.pop("crawler.pipelines.DedupePipeline", None)
     pipelines["crawler.pipelines.stream_writer.WorkerDedupePipeline"] = 300
     pipelines["crawler.pipelines.stream_writer.StreamWriterPipeline"] = 900
-    # Closest to the engine (below StartSpiderMiddleware's 25): it sees what reaches the engine.
-    middlewares = {**settings.getdict("SPIDER_MIDDLEWARES"), SPIDER_MIDDLEWARE: 10}
     settings.setdict(
         {
             **frontier,
             "ITEM_PIPELINES": pipelines,
-            "SPIDER_MIDDLEWARES": middlewares,
             "DOWNLOADER": "crawler.redis_frontier.PoliteDownloader",  # one per-host delay for all workers
             "REPUTATION_DB": None,
             "REPUTATION_WORKER_IDLE_EXIT": idle_exit or 0,
+            **(overrides or {}),
         },
         priority="cmdline",
     )
-    if overrides:
-        settings.setdict(dict(overrides), priority="cmdline")
-        # a page's lease is released by what this middleware counts: it stays whatever else is set
-        middlewares = {**settings.getdict("SPIDER_MIDDLEWARES"), SPIDER_MIDDLEWARE: 10}
-        settings.set("SPIDER_MIDDLEWARES", middlewares, priority="cmdline")
+    # Added last, so it stays whatever the overrides set: a page's lease is released by what this
+    # middleware counts. Closest to the engine (below StartSpiderMiddleware's 25): it sees what
+    # reaches the engine.
+    middlewares = {**settings.getdict("SPIDER_MIDDLEWARES"), SPIDER_MIDDLEWARE: 10}
+    settings.set("SPIDER_MIDDLEWARES", middlewares, priority="cmdline")
     return settings
 
 

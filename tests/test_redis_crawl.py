@@ -36,8 +36,9 @@ from crawler.pipelines import stream_writer
 from demo_world import write_demo_registry
 from demo_world.generator import generate_scaled_site
 from reputation.distributed import streams
-from reputation.distributed.enqueue import enqueue_due_at
-from reputation.distributed.items_ingest import drain_items, finish_round, round_done
+from reputation.distributed.enqueue import ROUND_KEY, enqueue_due_at
+from reputation.distributed.ingest import drain
+from reputation.distributed.items_ingest import drain_items, round_done
 from reputation.registry.loader import load_registry
 from storage.database import connect
 
@@ -147,22 +148,40 @@ def pages_done(client: redis.Redis) -> int:
 
 
 def write_until_done(client: redis.Redis, db_path: Path, workers: list[subprocess.Popen[bytes]],
-                     timeout: float = 120) -> Counter[str]:  # fmt: skip
-    """The writer: ingest items until the frontier drained, every item is stored and the workers exited."""
+                     timeout: float = 180) -> Counter[str]:  # fmt: skip
+    """The writer (what `reputation ingest --once` runs, over and over): store items until the round
+    is over and recorded, and the workers exited."""
     db = connect(db_path)
     counts: Counter[str] = Counter()
+    closed = 0
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            counts.update(drain_items(client, db))
-            if round_done(client) and all(w.poll() is not None for w in workers):
-                counts.update(drain_items(client, db))
-                finish_round(client, db)
+            summary = drain(client, db, enqueue=False)
+            counts.update(summary.item_outcomes)
+            closed += len(summary.crawl_rounds)
+            if closed and all(w.poll() is not None for w in workers):
+                assert closed == 1 and round_done(client)
                 return counts
             time.sleep(0.2)
     finally:
         db.close()
     raise AssertionError(f"the crawl did not finish in {timeout}s: {redis_frontier.frontier_depth(client)}")
+
+
+def source_rows(db_path: Path) -> dict[str, dict[str, Any]]:
+    """Each source's crawl bookkeeping (status, whether it has a last crawl and a last full crawl)."""
+    return {r["id"]: r for r in rows(db_path, "SELECT id, last_crawl_status, last_crawl_at IS NOT NULL AS crawled, "
+                                             "last_full_crawl_at IS NOT NULL AS full FROM sources ORDER BY id")}  # fmt: skip
+
+
+def last_json(output: str) -> Any:
+    """The JSON line a `--json` command printed last."""
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def last_crawl_run(db_path: Path) -> dict[str, Any]:
+    return rows(db_path, "SELECT * FROM crawl_runs WHERE stage = 'crawl' ORDER BY id DESC LIMIT 1")[0]
 
 
 def assert_fetched_once_apart_from_requeued(site: Site, since: int, client: redis.Redis) -> None:
@@ -174,7 +193,7 @@ def assert_fetched_once_apart_from_requeued(site: Site, since: int, client: redi
 
 
 def test_three_workers_one_killed_store_what_a_single_machine_crawl_stores(
-    site: Site, reference: list[dict[str, Any]], redis_server: RedisServer, tmp_path: Path
+    site: Site, reference: list[dict[str, Any]], single_db: Path, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     db_path = copy_db(site.template, tmp_path / "dist.db")
     client = streams.connect(redis_server.url)
@@ -198,13 +217,17 @@ def test_three_workers_one_killed_store_what_a_single_machine_crawl_stores(
     assert [r["id"] for r in got] == [r["id"] for r in reference]  # same ids, none twice
     assert got == reference  # and the same columns
     assert counts["new"] == len(reference)
-    assert counts["aggregate_without_run"] > 0  # listings' ratings: counted, as no crawl run was given
     assert_fetched_once_apart_from_requeued(site, since, client)
     assert client.llen(redis_frontier.REQUEUED_KEY) > 0, "the killed worker held no lease: nothing was retried"
-    # Every item message was stored and acknowledged, none dead-lettered.
+    # Every item message was stored, acknowledged and trimmed from Redis, none dead-lettered.
     assert round_done(client) and not streams.dead_letter_counts(client)
-    sources = rows(db_path, "SELECT COUNT(*) AS n FROM sources WHERE last_crawl_status = 'ok'")[0]["n"]
-    assert sources == done.sources
+    assert client.xlen(streams.ITEMS_STREAM) == 0
+    # The round is recorded as the single-machine crawl recorded itself: sources, run, aggregates.
+    assert source_rows(db_path) == source_rows(single_db)
+    run = last_crawl_run(db_path)
+    assert (run["status"], run["items_new"], run["items_dropped"]) == ("ok", len(reference), 0)
+    assert json.loads(run["detail"])["enqueued"] == done.sources
+    assert aggregates(db_path) == aggregates(single_db) != []
     # scrapy-redis under Scrapy 2.19: the async start adapter leaves no deprecated start_requests path.
     for log in logs:
         text = log.read_text(errors="replace")
@@ -215,9 +238,10 @@ def test_politeness_holds_across_workers(site: Site, redis_server: RedisServer, 
     """Three workers on one host keep to one request start per DOWNLOAD_DELAY between them.
 
     Checked on the server's arrival times: over any ten fetches in a row the rate holds (three
-    uncoordinated workers would go three times faster), and no two fetches arrive together. A
-    single gap may fall below the delay: the token is taken when a download starts, and on two
-    busy cores a request can leave its worker some tens of milliseconds late.
+    uncoordinated workers would go three times faster), and fetches do not arrive together (three
+    uncoordinated workers would put a large share of them within a fifth of the delay of the one
+    before). A few gaps may fall below the delay: the token is taken when a download starts, and on
+    two busy cores a request can leave its worker late, to arrive just before the next one.
     """
     db_path = copy_db(site.template, tmp_path / "polite.db")
     client = streams.connect(redis_server.url)
@@ -230,7 +254,8 @@ def test_politeness_holds_across_workers(site: Site, redis_server: RedisServer, 
     spans = [times[i + 9] - times[i] for i in range(len(times) - 9)]
     assert min(spans) >= 9 * DELAY * 0.9, f"ten fetches within {min(spans):.3f}s (delay {DELAY}s)"
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= DELAY * 0.2, f"two fetches {min(gaps):.3f}s apart (delay {DELAY}s)"
+    together = [round(g, 3) for g in gaps if g < DELAY * 0.2]
+    assert len(together) <= max(2, len(gaps) // 10), f"{len(together)} of {len(gaps)} fetches arrived together: {together}"
 
 
 def test_redis_restarted_during_a_crawl_loses_nothing(
@@ -320,6 +345,23 @@ def test_cli_crawl_enqueues_and_run_drives_the_workers(
     assert unreachable.exit_code != 0 and "unreachable" in unreachable.output
     assert len(unreachable.output.strip().splitlines()) == 1
 
+    # `run` first; the workers once it has enqueued (they exit after the frontier stays empty 6 s, so
+    # started earlier they could give up while `run` is still starting on two loaded cores).
+    run_out, run_err = tmp_path / "run.out", tmp_path / "run.err"
+    with run_out.open("wb") as stdout_file, run_err.open("wb") as stderr_file:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "reputation.cli", "--db", str(db_path), "run", "--redis", redis_server.url,
+             "--model", str(tiny_model)],
+            cwd=ROOT, env=ENV, stdout=stdout_file, stderr=stderr_file,
+        )  # fmt: skip
+    client = streams.connect(redis_server.url)
+    deadline = time.monotonic() + 300
+    while not client.hlen(ROUND_KEY):
+        assert run.poll() is None, run_err.read_text(errors="replace")[-3000:]
+        if time.monotonic() > deadline:
+            run.kill()
+            raise AssertionError("`run --redis` enqueued nothing")
+        time.sleep(0.1)
     settings = [arg for k, v in WORKER_SETTINGS.items() if k != "LOG_LEVEL" for arg in ("-s", f"{k}={v}")]
     argv = [sys.executable, "-m", "reputation.cli", "worker", "crawl", "--redis", redis_server.url,
             "--idle-exit", "6", "--lease-ttl", str(LEASE_TTL), *settings]  # fmt: skip
@@ -328,13 +370,15 @@ def test_cli_crawl_enqueues_and_run_drives_the_workers(
     for log in logs:
         with log.open("wb") as out:
             workers.append(subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT))
-    run = subprocess.run(
-        [sys.executable, "-m", "reputation.cli", "--db", str(db_path), "run", "--redis", redis_server.url,
-         "--model", str(tiny_model)],
-        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert [line.split()[1:3] for line in run.stdout.splitlines()[:3]] == [["crawl", "ok"], ["score", "ok"], ["rollup", "ok"]]
+    # Generous: after the crawl, `run` loads the model and scores on two busy cores (minutes).
+    try:
+        run.wait(timeout=1200)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    stdout = run_out.read_text()
+    assert run.returncode == 0, stdout + run_err.read_text(errors="replace")[-3000:]
+    assert [line.split()[1:3] for line in stdout.splitlines()[:3]] == [["crawl", "ok"], ["score", "ok"], ["rollup", "ok"]]
     for worker in workers:
         assert worker.wait(timeout=60) == 0
     assert reviews(db_path) == reference
@@ -343,10 +387,64 @@ def test_cli_crawl_enqueues_and_run_drives_the_workers(
     crawl_run = rows(db_path, "SELECT * FROM crawl_runs WHERE stage = 'crawl' ORDER BY id DESC LIMIT 1")[0]
     assert crawl_run["status"] == "ok" and crawl_run["items_new"] == len(reference)
     assert aggregates(db_path) == aggregates(single_db) != []  # listings' own ratings, with the run
+    assert source_rows(db_path) == source_rows(single_db)  # status, last crawl, last full crawl
 
     again = CliRunner().invoke(cli, ["--db", str(db_path), "crawl", "--due-only", "--redis", redis_server.url])
     assert again.exit_code == 0, again.output
     assert again.output.startswith("enqueued 0 sources")
+
+
+def test_crawl_then_ingest_records_the_round_as_a_single_machine_crawl(
+    site: Site, reference: list[dict[str, Any]], single_db: Path, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """`crawl --redis`, workers, then `ingest --once` (once mid-crawl, once after): the sources' status,
+    last crawl and next-due time and the run's counts are a single-machine crawl's; again changes nothing."""
+    from click.testing import CliRunner
+
+    from reputation.cli import cli
+
+    db_path = copy_db(site.template, tmp_path / "ingest.db")
+    client = streams.connect(redis_server.url)
+    runner = CliRunner()
+    enqueued = runner.invoke(cli, ["--db", str(db_path), "crawl", "--redis", redis_server.url])
+    assert enqueued.exit_code == 0 and enqueued.output.startswith("enqueued "), enqueued.output
+    status = runner.invoke(cli, ["workers", "status", "--redis", redis_server.url, "--json"])
+    sources = json.loads(status.output)["crawl_round"]["sources"]
+    assert sources > 10
+
+    workers = [start_worker(redis_server.url, tmp_path / f"w{i}.log") for i in range(2)]
+    deadline = time.monotonic() + 120
+    while pages_done(client) < 5:
+        assert time.monotonic() < deadline, "the workers fetched nothing"
+        time.sleep(0.05)
+    ingest = ["--db", str(db_path), "ingest", "--redis", redis_server.url, "--once", "--no-enqueue", "--json"]
+    mid = runner.invoke(cli, ingest)
+    assert mid.exit_code == 0, mid.output
+    assert last_json(mid.output)["crawl_rounds"] == []  # pages still to fetch: the round is not over
+    for worker in workers:
+        assert worker.wait(timeout=180) == 0  # --idle-exit: the frontier stayed empty
+    after = runner.invoke(cli, ingest)
+    assert after.exit_code == 0, after.output
+    (closed,) = last_json(after.output)["crawl_rounds"]
+
+    assert reviews(db_path) == reference
+    assert source_rows(db_path) == source_rows(single_db)
+    assert closed["sources"] == dict(Counter(r["last_crawl_status"] for r in source_rows(single_db).values()))
+    run, single_run = last_crawl_run(db_path), last_crawl_run(single_db)
+    assert run["id"] == closed["run_id"] and run["status"] == "ok"
+    for column in ("pages", "items_new", "items_updated", "items_dropped", "errors"):
+        assert run[column] == single_run[column], column
+    assert json.loads(run["detail"])["sources"] == json.loads(single_run["detail"])["sources"]
+    assert aggregates(db_path) == aggregates(single_db)
+    assert client.xlen(streams.ITEMS_STREAM) == 0  # stored, acknowledged, trimmed
+
+    # Idempotent: a further ingest finds no round and changes nothing; nothing is due yet.
+    before = rows(db_path, "SELECT * FROM sources ORDER BY id"), rows(db_path, "SELECT * FROM crawl_runs")
+    again = runner.invoke(cli, ingest)
+    assert again.exit_code == 0 and last_json(again.output)["crawl_rounds"] == [], again.output
+    assert (rows(db_path, "SELECT * FROM sources ORDER BY id"), rows(db_path, "SELECT * FROM crawl_runs")) == before
+    due = runner.invoke(cli, ["--db", str(db_path), "crawl", "--due-only", "--redis", redis_server.url])
+    assert due.exit_code == 0 and due.output.startswith("enqueued 0 sources"), due.output
 
 
 def test_a_dead_workers_leases_are_requeued_and_a_request_that_kills_every_worker_is_dead_lettered(

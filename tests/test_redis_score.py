@@ -117,9 +117,8 @@ def kill_while_holding(client: Any, victim: subprocess.Popen[bytes], name: str) 
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=30)
             return held
-        assert client.xlen(streams.SCORES_STREAM) < client.xlen(streams.SCORE_WORK_STREAM), (
-            "the worker finished every batch before it could be caught holding one"
-        )
+        group = next(g for g in client.xinfo_groups(streams.SCORE_WORK_STREAM) if g["name"] == streams.SCORERS_GROUP)
+        assert group["lag"] != 0, "the worker finished every batch before it could be caught holding one"
         victim.send_signal(signal.SIGCONT)
         time.sleep(0.01)
 
@@ -188,7 +187,9 @@ def test_two_workers_one_killed_mid_batch_every_review_scored_once(
     first = drain(client, db)
     assert first.enqueued == {"tiny-redis@t1": n}
     # A second enqueue while the work is in flight sends nothing twice.
-    assert drain(client, db).enqueued == {}
+    second = drain(client, db)
+    assert second.enqueued == {}
+    results = [first.scores, second.scores]  # every score message the writer handled
 
     # Kill the worker while it holds a batch (read, not acknowledged). It is frozen with SIGSTOP
     # before each look, so the batch seen pending is still pending when SIGKILL lands.
@@ -203,15 +204,17 @@ def test_two_workers_one_killed_mid_batch_every_review_scored_once(
     while db.execute("SELECT COUNT(*) FROM review_sentiment").fetchone()[0] < n:
         assert time.monotonic() < deadline, "scoring did not finish"
         assert workers[1].poll() is None, workers[1].communicate()[1].decode()[-3000:]
-        drain(client, db, enqueue=False)
+        results.append(drain(client, db, enqueue=False).scores)  # trims what it stored, as each drain does
         time.sleep(0.2)
-    drain(client, db)
+    results.append(drain(client, db).scores)
 
     # Every review scored exactly once for this model revision, none lost...
     assert db.execute("SELECT COUNT(*), COUNT(DISTINCT review_id) FROM review_sentiment").fetchone() == (n, n)
-    assert (
-        client.xlen(streams.SCORES_STREAM) == n
-    )  # one result per review: the orphaned batch was not doubled
+    # One result per review (the orphaned batch was not doubled: a second result would be "unchanged")...
+    assert sum(r.stored for r in results) == n and sum(r.unchanged for r in results) == 0
+    # ...and Redis keeps none of it: work and results were trimmed once acknowledged, the orphaned
+    # batch only after the survivor finished it (it was pending through every trim before).
+    assert client.xlen(streams.SCORE_WORK_STREAM) == 0 and client.xlen(streams.SCORES_STREAM) == 0
     assert client.xpending(streams.SCORE_WORK_STREAM, streams.SCORERS_GROUP)["pending"] == 0
     assert client.xpending(streams.SCORES_STREAM, streams.WRITER_GROUP)["pending"] == 0
     assert client.scard(streams.SCORE_QUEUED_SET) == 0

@@ -4,7 +4,8 @@ Covers: a dead consumer's messages re-claimed by another, a message that is neve
 dead-lettered after too many deliveries, malformed messages dead-lettered with a counted reason
 while good ones are stored, one result per piece of work even when two workers score it, the
 same score stored twice changes nothing, a worker blocked on Redis survives a Redis restart and
-a data loss, `workers status`, a second writer refused, and an unreachable Redis as one line.
+a data loss, `workers status`, a second writer refused, an unreachable Redis as one line, and
+acknowledged messages trimmed while a dead consumer's pending ones stay to be re-claimed.
 """
 
 from __future__ import annotations
@@ -228,6 +229,7 @@ def test_status_shows_depths_pending_dead_letters_and_workers(redis_server: Redi
     assert worker.heartbeat_age < 5 and not worker.silent
     text = render(status)
     assert "score@a:1" in text and "pending      2" in text
+    assert "crawl round: none open" in text and status.crawl_round == {"sources": 0, "run_id": None}
 
     msgs = streams.read_batch(client, WORK, SCORERS, "score@a:1", count=10, block=0.1)
     bad = next(m for m in msgs if "bad" in m.fields)
@@ -268,4 +270,49 @@ def test_drain_moves_scores_and_leaves_nothing_pending(client: Any, db: sqlite_u
     summary = drain(client, db, batch=2)
     assert (summary.scores.stored, summary.items) == (3, 0)
     assert db.execute("SELECT COUNT(*) FROM review_sentiment").fetchone()[0] == 3
+    assert client.xpending(streams.SCORES_STREAM, streams.WRITER_GROUP)["pending"] == 0
+    assert client.xlen(streams.SCORES_STREAM) == 0  # stored and acknowledged: trimmed
+    # The run log has the writer's score stage, as `reputation score` leaves one.
+    run = db.execute("SELECT stage, status, items_new, items_unchanged, detail FROM crawl_runs").fetchall()
+    assert [tuple(r[:4]) for r in run] == [("score", "ok", 3, 0)] and json.loads(run[0][4])["mode"] == "redis"
+    assert drain(client, db).scores.handled == 0
+    assert db.execute("SELECT COUNT(*) FROM crawl_runs").fetchone()[0] == 1  # nothing moved: no row
+
+
+def test_trim_removes_acknowledged_messages_never_pending_or_unread_ones(client: Any) -> None:
+    """A consumer killed mid-batch loses nothing to trimming: its pending messages stay until re-claimed."""
+    ids = streams.append_many(client, WORK, [{"n": i} for i in range(6)])
+    done = streams.read_batch(client, WORK, SCORERS, "lives", count=2, block=0.1)
+    streams.ack(client, WORK, SCORERS, [m.id for m in done])
+    held = streams.read_batch(client, WORK, SCORERS, "killed", count=2, block=0.1)  # never acknowledged
+    assert streams.trim_done(client, WORK) == 2
+    assert [mid for mid, _ in client.xrange(WORK)] == ids[2:]  # held and unread stay
+    assert streams.trim_done(client, WORK) == 0
+
+    taken = streams.read_batch(client, WORK, SCORERS, "lives", count=2, block=0.1, min_idle=0)
+    assert [(m.id, m.payload()) for m in taken] == [(m.id, m.payload()) for m in held] == [
+        (ids[2], {"n": 2}),
+        (ids[3], {"n": 3}),
+    ]
+    streams.ack(client, WORK, SCORERS, [m.id for m in taken])
+    assert streams.trim_done(client, WORK) == 2 and client.xlen(WORK) == 2  # the unread two
+    rest = streams.read_batch(client, WORK, SCORERS, "lives", count=5, block=0.1)
+    assert [m.payload()["n"] for m in rest] == [4, 5]
+    streams.ack(client, WORK, SCORERS, [m.id for m in rest])
+    assert streams.trim_done(client, WORK) == 2 and client.xlen(WORK) == 0
+    status = next(s for s in collect(client).streams if s.stream == WORK)
+    assert (status.length, status.pending, status.lag) == (0, 0, 0)  # Redis still counts what is unread
+
+
+def test_writer_trims_what_it_stored_and_keeps_what_it_holds(client: Any, db: sqlite_utils.Database) -> None:
+    """After ingest the scores stream is empty; a batch a killed writer left pending is stored, not trimmed."""
+    for rid in ("r0", "r1", "r2"):
+        streams.append(client, streams.SCORES_STREAM, score_payload(rid, db))
+    # A writer killed after reading (its messages pending with it), then the next writer.
+    held = streams.read_batch(client, streams.SCORES_STREAM, streams.WRITER_GROUP, "killed-writer", count=2)
+    assert streams.trim_done(client, streams.SCORES_STREAM) == 0
+    summary = drain(client, db, batch=1)
+    assert (summary.scores.stored, summary.scores.unchanged) == (3, 0)
+    assert {r[0] for r in db.execute("SELECT review_id FROM review_sentiment")} == {"r0", "r1", "r2"}
+    assert len(held) == 2 and client.xlen(streams.SCORES_STREAM) == 0
     assert client.xpending(streams.SCORES_STREAM, streams.WRITER_GROUP)["pending"] == 0

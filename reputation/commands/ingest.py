@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections import Counter
 from types import FrameType
 
 import click
@@ -35,7 +36,9 @@ def ingest(
     file. It holds the database's writer lock, so a second writer refuses (exit 75). After the
     streams are empty it enqueues the reviews that the model of each running scoring worker has
     not scored. A message is acknowledged only after its batch is committed; messages that are
-    not what their stream carries go to the dead-letter stream with their reason.
+    not what their stream carries go to the dead-letter stream with their reason. Stored messages
+    are trimmed from Redis. Once a crawl round (`reputation crawl --redis`) is over, its sources get
+    their status and last crawl, and its run in the run log its counts, as a local crawl's do.
 
     \b
     Examples:
@@ -69,5 +72,9 @@ def ingest(
         click.echo(
             "dead-lettered: " + ", ".join(f"{r} {n}" for r, n in sorted(summary.scores.dead_lettered.items()))
         )
+    for closed in summary.crawl_rounds:
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(Counter(closed.sources.values()).items()))
+        click.echo(f"crawl round closed: run {closed.run_id} {closed.status}, {closed.pages} pages, "
+                   f"{len(closed.sources)} sources ({statuses})")  # fmt: skip
     if summary.enqueued:
         click.echo("sent to scoring: " + ", ".join(f"{m} {n}" for m, n in sorted(summary.enqueued.items())))

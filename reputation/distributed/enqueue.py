@@ -10,8 +10,11 @@ page request. The author-pseudonym key is published in Redis for the workers (or
 A round is the crawl of the sources enqueued while the frontier had work: when the frontier is
 empty, the duplicate filter of the last round is cleared first, so pages are fetched again;
 while a round runs, a source enqueued again adds nothing (its first page is a duplicate).
-The sources enqueued in the round are remembered (``ROUND_KEY``) so the writer can mark them
-crawled once the frontier drained (reputation.distributed.items_ingest.finish_round).
+The sources enqueued in the round are remembered (``ROUND_KEY``, with the kind of crawl and when)
+with the moment the round began (``ROUND_SINCE_KEY``, a stream id), so the writer can record the
+round as a single-machine crawl records itself once the frontier drained and every item is stored
+(reputation.distributed.rounds). A round the writer has not closed yet keeps its sources: sources
+enqueued after the frontier drained join it.
 """
 
 from __future__ import annotations
@@ -35,8 +38,13 @@ from reputation.distributed import streams
 from storage.database import connect, utcnow
 from storage.records import Source
 
-#: Hash source id -> when it was enqueued (ISO), for the sources of the current round.
+#: Hash source id -> JSON {"at": when it was enqueued (ISO), "kind": full / incremental}, for the
+#: sources of the round the writer has not closed yet.
 ROUND_KEY = "reputation:crawl:round"
+#: Stream id (Redis server time) at which the round began: its pages and dead letters come after it.
+ROUND_SINCE_KEY = "reputation:crawl:round:since"
+#: Id of the round's crawl_runs row, once the writer opened it (reputation.distributed.rounds).
+ROUND_RUN_KEY = "reputation:crawl:round:run"
 
 
 @dataclass(frozen=True)
@@ -68,12 +76,14 @@ def enqueue_sources(client: redis.Redis, sources: Iterable[Source], *, full: boo
     fresh = new_round(client)
     entries = [start_entry(s, now=moment, full=full) for s in sources]
     stamp = utcnow()
+    seconds, micros = client.time()  # the server's clock: stream ids are made from it
     pipe = client.pipeline(transaction=True)
-    if fresh:
-        pipe.delete(ROUND_KEY)
+    if entries:
+        pipe.set(ROUND_SINCE_KEY, f"{int(seconds) * 1000 + int(micros) // 1000}-0", nx=True)
     for entry in entries:
         pipe.rpush(START_KEY, json.dumps(entry, sort_keys=True))
-        pipe.hsetnx(ROUND_KEY, str(entry["source"]["id"]), stamp)  # type: ignore[index]
+        mark = json.dumps({"at": stamp, "kind": entry["kind"]})
+        pipe.hsetnx(ROUND_KEY, str(entry["source"]["id"]), mark)  # type: ignore[index]
     pipe.execute()
     kinds = [e["kind"] for e in entries]
     return Enqueued(len(entries), fresh, kinds.count(FULL), len(kinds) - kinds.count(FULL))

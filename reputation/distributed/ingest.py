@@ -7,6 +7,11 @@ of scores (score_ingest) in their own transactions, acknowledging each batch aft
 then enqueues the reviews that the models announced by live scoring workers have not scored yet
 (new items become scoring work without another command). ``drain`` stops when both streams are
 empty (``--once``); ``follow`` keeps going until stopped (``--follow``).
+
+Items of a crawl round are stored with the round's run (reputation.distributed.rounds), and once
+the round is over the writer records it as a single-machine crawl records itself: each source's
+status, last crawl and so its next-due time, and the run's counts. Stored and acknowledged
+messages are trimmed from the streams (streams.trim_done), so Redis holds only work in hand.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ from typing import Any
 import redis
 import sqlite_utils
 
-from reputation.distributed import streams
+from reputation.distributed import rounds, streams
+from reputation.distributed.enqueue import ROUND_RUN_KEY
+from reputation.distributed.rounds import RoundResult
 from reputation.distributed.score_ingest import (
     ScoreIngestSummary,
     announced_models,
     enqueue_unscored,
     ingest_scores,
 )
+from storage.runlog import RunStatus, finish_run, start_run, update_run
 
 
 @dataclass
@@ -38,6 +46,7 @@ class IngestSummary:
     scores: ScoreIngestSummary = field(default_factory=ScoreIngestSummary)
     enqueued: dict[str, int] = field(default_factory=dict)  # "model@revision" -> reviews sent to score
     rounds: int = 0
+    crawl_rounds: list[RoundResult] = field(default_factory=list)  # crawl rounds this writer closed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,11 +56,54 @@ class IngestSummary:
             "scores_unchanged": self.scores.unchanged,
             "dead_lettered": dict(self.scores.dead_lettered),
             "enqueued": dict(self.enqueued),
+            "crawl_rounds": [
+                {"run_id": r.run_id, "status": r.status, "pages": r.pages, "sources": dict(Counter(r.sources.values()))}
+                for r in self.crawl_rounds
+            ],
         }
 
 
+@dataclass
+class _RoundRun:
+    """The current crawl round's run id, looked up again only when the round changed."""
+
+    run_id: int | None = None
+
+    def current(self, client: redis.Redis, db: sqlite_utils.Database) -> int | None:
+        if self.run_id is not None and client.get(ROUND_RUN_KEY) == str(self.run_id):
+            return self.run_id
+        self.run_id = rounds.round_run(client, db)
+        return self.run_id
+
+
+@dataclass
+class _ScoreRun:
+    """The writer's ``score`` row in the run log: opened when it first stores scores, kept up to date,
+    closed when it stops, so scoring over Redis shows in crawl_runs as ``reputation score`` does."""
+
+    run_id: int | None = None
+
+    def note(self, db: sqlite_utils.Database, summary: IngestSummary, status: RunStatus = "running") -> None:
+        scores = summary.scores
+        if self.run_id is None:
+            if not scores.handled:
+                return
+            self.run_id = start_run(db, "score", detail={"mode": "redis"})
+        counts: dict[str, Any] = {
+            "items_new": scores.stored,
+            "items_unchanged": scores.unchanged,
+            "dropped_by_reason": dict(scores.dead_lettered),
+            "detail": {"mode": "redis", "enqueued": dict(summary.enqueued)},
+        }
+        if status == "running":
+            update_run(db, self.run_id, **counts)
+        else:
+            finish_run(db, self.run_id, status, **counts)
+
+
 def _ingest_items(
-    client: redis.Redis, db: sqlite_utils.Database, *, consumer: str, count: int, summary: IngestSummary
+    client: redis.Redis, db: sqlite_utils.Database, *, consumer: str, count: int, summary: IngestSummary,
+    run_id: int | None = None,
 ) -> int:
     """One batch of review items through the crawl side's ingest (the same writer code as a
     single-machine crawl); returns the messages handled. ``min_idle`` 0: the writer lock means no
@@ -60,7 +112,8 @@ def _ingest_items(
 
     return int(
         ingest_items(
-            client, db, consumer=consumer, count=count, block=0.0, min_idle=0.0, counts=summary.item_outcomes
+            client, db, consumer=consumer, count=count, block=0.0, min_idle=0.0, run_id=run_id,
+            counts=summary.item_outcomes,
         )
     )
 
@@ -73,15 +126,18 @@ def ingest_round(
     batch: int = 500,
     items: bool = True,
     summary: IngestSummary,
+    run_id: int | None = None,
 ) -> int:
-    """One batch of items and one of scores; returns how many messages were handled."""
+    """One batch of items (stored with the crawl round's ``run_id``) and one of scores; returns how
+    many messages were handled. Scoring work the scorers acknowledged is trimmed here too."""
     handled = 0
     if items:
-        n = _ingest_items(client, db, consumer=consumer, count=batch, summary=summary)
+        n = _ingest_items(client, db, consumer=consumer, count=batch, summary=summary, run_id=run_id)
         summary.items += n
         handled += n
     scores = ingest_scores(client, db, consumer=consumer, count=batch)
     summary.scores.add(scores)
+    streams.trim_done(client, streams.SCORE_WORK_STREAM)
     summary.rounds += 1
     return handled + scores.handled
 
@@ -111,10 +167,17 @@ def drain(
     consumer = consumer or streams.consumer_name("ingest")
     streams.ensure_groups(client)
     summary = IngestSummary()
-    while ingest_round(client, db, consumer=consumer, batch=batch, items=items, summary=summary):
+    run = _RoundRun()
+    while ingest_round(client, db, consumer=consumer, batch=batch, items=items, summary=summary,
+                       run_id=run.current(client, db) if items else None):  # fmt: skip
         pass
+    if items and rounds.round_over(client):
+        closed = rounds.finish_round(client, db)
+        if closed is not None:
+            summary.crawl_rounds.append(closed)
     if enqueue:
         enqueue_for_announced(client, db, summary)
+    _ScoreRun().note(db, summary, "ok")
     return summary
 
 
@@ -137,16 +200,32 @@ def follow(
     beat = streams.Heartbeat(client, consumer, "ingest")
     beat.start()
     last_enqueue = 0.0
+    run = _RoundRun()
+    score_run = _ScoreRun()
+    quiet_since: float | None = None  # since when the round's frontier is empty and its items stored
     while not stop.is_set():
         before = summary.items + summary.scores.handled
-        handled = ingest_round(client, db, consumer=consumer, batch=batch, items=items, summary=summary)
+        handled = ingest_round(client, db, consumer=consumer, batch=batch, items=items, summary=summary,
+                               run_id=run.current(client, db) if items else None)  # fmt: skip
+        if items and not handled and rounds.frontier_quiet(client):
+            quiet_since = quiet_since or time.monotonic()
+            settled = time.monotonic() - quiet_since >= rounds.SETTLE_SECONDS
+            if rounds.round_over(client, settled=settled):
+                closed = rounds.finish_round(client, db)
+                if closed is not None:
+                    summary.crawl_rounds.append(closed)
+                quiet_since = None
+        elif handled:
+            quiet_since = None
         if enqueue and time.monotonic() - last_enqueue >= enqueue_every:
             enqueue_for_announced(client, db, summary)
             last_enqueue = time.monotonic()
+            score_run.note(db, summary)
         beat.beat(
             processed=summary.items + summary.scores.handled - before, state="running" if handled else "idle"
         )
         if not handled:
             stop.wait(idle_sleep)
     beat.beat(state="stopped")
+    score_run.note(db, summary, "ok")
     return summary

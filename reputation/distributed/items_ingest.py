@@ -7,8 +7,9 @@ So a writer killed at any point loses nothing (unacknowledged messages are deliv
 stores nothing twice (the same item again matches its stored row by id: "unchanged").
 
 Aggregate ratings of listings (``kind=aggregate``) are stored in ``source_aggregates`` with the
-batch when a crawl run is given (``reputation run --redis``); without one they are counted
-(``aggregate_without_run``) and acknowledged. A message that is not a review item (bad JSON, missing or mistyped fields) is dead-lettered with
+batch when a crawl run is given (the round's, reputation.distributed.rounds); without one they are
+counted (``aggregate_without_run``) and acknowledged. Stored and acknowledged messages are trimmed
+from the stream (streams.trim_done). A message that is not a review item (bad JSON, missing or mistyped fields) is dead-lettered with
 reason ``malformed``; an item SQLite refuses (an unknown source, say) is dead-lettered with
 reason ``store_failed`` after the rest of its batch is stored. Each reason is counted in Redis
 (streams.DEAD_LETTER_COUNTS) and in the returned counts.
@@ -32,9 +33,7 @@ from crawler.items import ReviewItem
 from crawler.pipelines.review_writer import write_batch
 from crawler.redis_frontier import frontier_empty
 from reputation.distributed import streams
-from reputation.distributed.enqueue import ROUND_KEY
 from storage.database import transaction, utcnow
-from storage.runlog import finish_run, start_run
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +86,17 @@ def aggregate_from_payload(payload: Mapping[str, Any]) -> SourceAggregate:
 def _store(
     db: sqlite_utils.Database, items: list[ReviewItem], run_id: int | None, aggregates: Sequence[SourceAggregate] = ()
 ) -> Counter[str]:
+    """Write one batch; with a run, add its counts to the run's row in the same transaction (so
+    they hold across writer processes, and a batch delivered again adds only "unchanged")."""
     with transaction(db) as conn:
-        return write_batch(conn, items, run_id=run_id, now=utcnow(), aggregates=aggregates)
+        counts = write_batch(conn, items, run_id=run_id, now=utcnow(), aggregates=aggregates)
+        if run_id is not None:
+            conn.execute(
+                "UPDATE crawl_runs SET items_new = items_new + ?, items_updated = items_updated + ?, "
+                "items_unchanged = items_unchanged + ? WHERE id = ?",
+                (counts["new"], counts["updated"], counts["unchanged"], run_id),
+            )
+        return counts
 
 
 def ingest_batch(
@@ -175,6 +183,7 @@ def ingest_items(
     if not messages:
         return 0
     done = ingest_batch(client, db, messages, run_id=run_id)
+    streams.trim_done(client, streams.ITEMS_STREAM)  # stored and acknowledged: Redis need not keep them
     if counts is not None:
         counts.update(done)
     return len(messages)
@@ -209,36 +218,5 @@ def items_pending(client: redis.Redis) -> int:
 
 
 def round_done(client: redis.Redis) -> bool:
-    """The frontier is empty and every item is stored: the crawl round is over."""
+    """The frontier is empty and every item is stored (reputation.distributed.rounds adds its checks)."""
     return frontier_empty(client) and items_pending(client) == 0
-
-
-def finish_round(client: redis.Redis, db: sqlite_utils.Database, *, run_id: int | None = None,
-                 counts: Mapping[str, int] | None = None) -> int:  # fmt: skip
-    """Mark the round's sources crawled (ok) and close the run row; returns how many sources.
-
-    Call once ``round_done``: the sources ``reputation crawl --redis`` enqueued get
-    ``last_crawl_at`` (when they were enqueued) and ``last_crawl_status = 'ok'``, so they are not
-    due again until their interval passes.
-    """
-    enqueued = client.hgetall(ROUND_KEY) or {}
-    pages = int(client.xlen(streams.PAGES_STREAM))
-    with transaction(db) as conn:
-        for source_id, at in enqueued.items():
-            conn.execute(
-                "UPDATE sources SET last_crawl_at = ?, last_crawl_status = 'ok' WHERE id = ?",
-                (str(at), str(source_id)),
-            )
-        if run_id is not None:
-            c = Counter(counts or {})
-            finish_run(db, run_id, "ok", pages=pages, items_new=c["new"], items_updated=c["updated"],
-                       items_unchanged=c["unchanged"],
-                       dropped_by_reason={k: v for k, v in c.items() if k in (streams.REASON_MALFORMED, REASON_STORE_FAILED)},
-                       detail={"mode": "redis", "sources": sorted(str(s) for s in enqueued)})  # fmt: skip
-    client.delete(ROUND_KEY)
-    return len(enqueued)
-
-
-def open_round_run(db: sqlite_utils.Database, redis_url: str) -> int:
-    """A ``running`` crawl_runs row for a distributed crawl (closed by ``finish_round``)."""
-    return start_run(db, "crawl", selection={"redis": streams.safe_url(redis_url)})

@@ -1,9 +1,9 @@
 """``reputation run --redis URL``: the scheduled job with the crawl spread over crawl workers.
 
 The crawl stage enqueues the due sources on the shared frontier (reputation.distributed.enqueue),
-then, as the writer, moves review items from the stream into SQLite until the frontier has
-drained and every item is stored, marks the round's sources crawled and closes its crawl_runs
-row. Score and roll-up then run as in a single-machine ``run`` (reputation.scheduler with the
+then, as the writer, moves review items from the stream into SQLite until the round is over
+and records it (reputation.distributed.rounds: the sources' status and last crawl, the crawl_runs
+row), as ``reputation ingest`` does. Score and roll-up then run as in a single-machine ``run`` (reputation.scheduler with the
 crawl skipped), so the printed stages, exit codes and run log look the same.
 
 It holds the database's writer lock while it ingests: do not keep ``reputation ingest
@@ -21,9 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from crawler.redis_frontier import frontier_depth
-from reputation.distributed import streams
+from reputation.distributed import rounds, streams
 from reputation.distributed.enqueue import enqueue_due
-from reputation.distributed.items_ingest import drain_items, finish_round, open_round_run, round_done
+from reputation.distributed.items_ingest import drain_items
 from reputation.scheduler import RunResult, StageResult, run_scheduled
 from storage.database import connect, utcnow
 from storage.lock import writer_lock
@@ -51,20 +51,28 @@ def distributed_crawl(
             db = connect(db_path)
             try:
                 enqueued = enqueue_due(db, redis_url, due_only=True, full=full)
-                run_id = open_round_run(db, redis_url)
                 client = streams.connect(redis_url, wait=True)
+                run_id = rounds.round_run(client, db, selection={"redis": streams.safe_url(redis_url)})
                 deadline = began + crawl_timeout
+                quiet_since: float | None = None
                 while True:
                     counts.update(drain_items(client, db, run_id=run_id))
-                    if round_done(client):
-                        counts.update(drain_items(client, db, run_id=run_id))  # items of the last page
+                    if run_id is None:  # nothing due and no round open: nothing to wait for
                         break
+                    if rounds.frontier_quiet(client):
+                        quiet_since = quiet_since or time.monotonic()
+                        settled = time.monotonic() - quiet_since >= rounds.SETTLE_SECONDS
+                        if rounds.round_over(client, settled=settled):
+                            break
+                    else:
+                        quiet_since = None
                     if time.monotonic() > deadline:
                         depth = frontier_depth(client)
                         raise TimeoutError(f"the frontier did not drain within {crawl_timeout:.0f} s ({depth}); "
                                            "are crawl workers running?")  # fmt: skip
                     time.sleep(poll)
-                sources = finish_round(client, db, run_id=run_id, counts=counts)
+                closed = rounds.finish_round(client, db)
+                sources = len(closed.sources) if closed else 0
             except BaseException:
                 if run_id is not None:
                     finish_run(db, run_id, "failed", detail={"mode": "redis", "counts": dict(counts)})

@@ -23,7 +23,7 @@ import redis
 import sqlite_utils
 
 from reputation.distributed import streams
-from reputation.scoring.job import _PENDING, _PK, ERROR_FLAG  # the single-machine job's selection
+from reputation.scoring.job import _PK, ERROR_FLAG, pending_chunks  # the single-machine job's selection
 from storage.database import transaction
 
 #: A model announced by a worker within this many seconds counts as current.
@@ -95,21 +95,13 @@ def enqueue_unscored(
     limit: int | None = None,
     chunk: int = 1000,
 ) -> int:
-    """Append a work message for each review ``model_id@revision`` has not scored; returns how many."""
-    params: dict[str, Any] = {"model_id": model_id, "revision": revision}
+    """Append a work message for each review ``model_id@revision`` has not scored; returns how many.
+
+    ``limit`` bounds the reviews looked at (those already on their way to a worker included).
+    """
     sent = 0
-    after = ""
-    while limit is None or sent < limit:
-        take = chunk if limit is None else min(chunk, limit - sent)
-        rows = db.execute(
-            "SELECT r.id, r.title, r.body, r.body_hash, r.language "
-            + _PENDING
-            + " AND r.id > :after ORDER BY r.id LIMIT :take",
-            {**params, "after": after, "take": take},
-        ).fetchall()
-        if not rows:
-            break
-        after = rows[-1][0]
+    columns = "r.id, r.title, r.body, r.body_hash, r.language"
+    for rows in pending_chunks(db, model_id, revision, columns, chunk=chunk, limit=limit):
         members = [f"{row[0]}|{row[3]}" for row in rows]
         pipe = client.pipeline(transaction=False)
         for member in members:
@@ -214,6 +206,7 @@ def ingest_scores(
             *[str(p.get("queued") or f"{p['review_id']}|{p['body_hash']}") for _, p in done],
         )
         pipe.execute()
+        streams.trim_done(client, streams.SCORES_STREAM)  # stored and acknowledged: Redis need not keep them
     for message, payload in gone:
         _dead(
             client,

@@ -51,6 +51,8 @@ class Status:
     dead_letter_length: int
     score_queued: int  # reviews sent to scoring and not stored yet
     workers: list[WorkerStatus]
+    # The crawl round the writer has not closed: sources enqueued, its crawl_runs id once opened.
+    crawl_round: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +93,7 @@ def collect(client: redis.Redis, *, now: float | None = None) -> Status:
         dead_letter_length=_xlen(client, streams.DEAD_LETTER_STREAM),
         score_queued=int(client.scard(streams.SCORE_QUEUED_SET) or 0),
         workers=workers,
+        crawl_round=_crawl_round(client),
     )
 
 
@@ -106,6 +109,12 @@ def render(status: Status) -> str:
             if s.pending_by_consumer:
                 line += " (" + ", ".join(f"{c} {n}" for c, n in s.pending_by_consumer.items()) + ")"
         lines.append(line)
+    cr = status.crawl_round
+    if cr.get("sources"):
+        run = f"crawl_runs id {cr['run_id']}" if cr.get("run_id") else "no run opened yet"
+        lines.append(f"crawl round: {cr['sources']} sources enqueued, not closed by the writer ({run})")
+    else:
+        lines.append("crawl round: none open")
     lines.append(f"scoring: {status.score_queued} reviews sent and not stored yet")
     total_dead = sum(sum(r.values()) for r in status.dead_letters.values())
     lines.append(f"dead letters: {total_dead}" + ("" if total_dead else " (none)"))
@@ -140,6 +149,14 @@ def _stream_status(client: redis.Redis, stream: str, group: str) -> StreamStatus
             summary: Any = client.xpending(stream, group)
             row.pending_by_consumer = {c["name"]: int(c["pending"]) for c in summary.get("consumers") or []}
     return row
+
+
+def _crawl_round(client: redis.Redis) -> dict[str, Any]:
+    """Sources of the open crawl round and its run id (reputation.distributed.rounds)."""
+    from reputation.distributed.enqueue import ROUND_KEY, ROUND_RUN_KEY  # imports Scrapy: only here
+
+    run = client.get(ROUND_RUN_KEY)
+    return {"sources": int(client.hlen(ROUND_KEY) or 0), "run_id": int(run) if run else None}
 
 
 def _frontier(client: redis.Redis) -> dict[str, int]:

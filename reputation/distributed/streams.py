@@ -390,6 +390,52 @@ def ack(client: redis.Redis, stream: str, group: str, ids: Sequence[str]) -> int
     return int(client.xack(stream, group, *ids))
 
 
+# Trims a stream below the oldest entry any of its consumer groups still needs: for each group,
+# its oldest pending entry, else the entry after its last delivered one. One script, so no entry is
+# delivered (becoming pending) between reading the groups and trimming. KEYS: stream. Returns the
+# number of entries removed (0 when the stream has no group: nobody said what is done).
+_TRIM_DONE = """
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function less(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local floor = nil
+for _, g in ipairs(groups) do
+  local info = {}
+  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+  local bound
+  local pending = redis.call('XPENDING', KEYS[1], info['name'])
+  if tonumber(pending[1]) > 0 then
+    bound = pending[2]
+  else
+    local ms, seq = parse(info['last-delivered-id'])
+    bound = string.format('%d-%d', ms, seq + 1)
+  end
+  if floor == nil or less(bound, floor) then floor = bound end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', floor)
+"""
+
+
+def trim_done(client: redis.Redis, stream: str) -> int:
+    """Remove the entries every consumer group of ``stream`` has acknowledged; returns how many.
+
+    An entry still pending with any consumer (a worker killed mid-batch included) or not yet
+    delivered is never removed, so re-claiming loses nothing; the stream keeps only work in hand.
+    Called by the writer after each acknowledged batch (items, scores) and after a scoring
+    batch, so Redis memory follows the backlog, not the history.
+    """
+    return int(client.eval(_TRIM_DONE, 1, stream))
+
+
 # Appends the results and acknowledges the work in one step, but only for a consumer that still
 # owns the work: if another worker claimed it meanwhile (this one was slow, not dead), the
 # results are not appended twice. KEYS: work stream, results stream. ARGV: group, consumer,

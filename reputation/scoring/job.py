@@ -41,7 +41,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,37 @@ _PENDING = """
       ON s.review_id = r.id AND s.model_id = :model_id AND s.model_revision = :revision
     WHERE (s.review_id IS NULL OR s.body_hash != r.body_hash OR s.flags LIKE '%"score_error"%')
 """
+
+
+def pending_chunks(
+    db: sqlite_utils.Database,
+    model_id: str,
+    revision: str,
+    columns: str,
+    *,
+    chunk: int,
+    limit: int | None = None,
+) -> Iterator[list[Any]]:
+    """The reviews ``model_id@revision`` still has to score, ``columns`` of each (the first must be
+    ``r.id``), in chunks ordered by id, at most ``limit`` rows in all.
+
+    Keyset pagination (``r.id > last id``), not OFFSET: the caller may score a chunk, write its rows
+    or hand it on before asking for the next, which takes it out of the pending set; the next chunk
+    starts after the last id either way. Used by this job and by the Redis writer's enqueue.
+    """
+    params: dict[str, Any] = {"model_id": model_id, "revision": revision}
+    after, taken = "", 0
+    while limit is None or taken < limit:
+        take = chunk if limit is None else min(chunk, limit - taken)
+        rows = db.execute(
+            f"SELECT {columns} " + _PENDING + " AND r.id > :after ORDER BY r.id LIMIT :take",
+            {**params, "after": after, "take": take},
+        ).fetchall()
+        if not rows:
+            return
+        yield rows
+        taken += len(rows)
+        after = rows[-1][0]
 
 
 #: What reads the customer-service part: the three-pass detector or the single-pass scorer.
@@ -149,24 +180,15 @@ def score_reviews(
     bar = tqdm(
         total=todo, disable=not progress, file=sys.stderr, unit="review", desc="scoring", dynamic_ncols=True
     )
-    after = ""
+    columns = "r.id, r.title, r.body, r.body_hash, r.language, s.review_id IS NOT NULL AS seen"
     try:
-        while summary.scored < todo:
-            take = min(chunk_size, todo - summary.scored)
-            rows = db.execute(
-                "SELECT r.id, r.title, r.body, r.body_hash, r.language, s.review_id IS NOT NULL AS seen "
-                + _PENDING
-                + " AND r.id > :after ORDER BY r.id LIMIT :take",
-                {**params, "after": after, "take": take},
-            ).fetchall()
-            if not rows:
-                break
+        for rows in pending_chunks(db, classifier.model_id, classifier.revision, columns,
+                                   chunk=chunk_size, limit=todo):  # fmt: skip
             records = _score_rows(rows, classifier, detector, batch_size)
             _tally(summary, rows, records)
             with transaction(db):
                 db.table("review_sentiment").upsert_all(records, pk=_PK)
                 _update_run(db, summary, "running")
-            after = rows[-1][0]
             bar.update(len(rows))
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"

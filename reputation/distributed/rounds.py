@@ -1,0 +1,259 @@
+"""A distributed crawl round in the run log and on its sources, recorded by the single writer.
+
+``reputation crawl --redis`` enqueues sources and remembers them as the round
+(reputation.distributed.enqueue: ``ROUND_KEY``, ``ROUND_SINCE_KEY``). The writer, whichever
+command runs it (``reputation ingest``, ``--once`` or ``--follow``, or ``reputation run --redis``):
+
+* opens the round's ``crawl_runs`` row when it first stores the round's items (``round_run``), and
+  remembers its id in Redis, so a later writer process adopts the same row: every review of the
+  round carries it (``last_crawl_run_id``) and listings' aggregate ratings are stored with it;
+* adds each batch's new / updated / unchanged counts to the row in the batch's own transaction
+  (items_ingest), so the counts hold across writer processes and restarts;
+* closes the round once it is over (``round_over``: the frontier is empty, every item is stored,
+  and every source of the round has a page in the pages stream, or the frontier stayed empty for
+  ``SETTLE_SECONDS``), as the single-machine store pipeline closes a crawl (``finish_round``): each
+  source's ``last_crawl_status`` (ok / partial / empty: REASON / failed: REASON) from the pages the
+  workers recorded and the reviews stored, ``last_crawl_at`` (so its next-due time) for sources
+  that gave reviews, the last full crawl of a full crawl that ended ok, reviews found again
+  un-marked as removed, and the run's pages, errors and dead letters by reason.
+
+Closing is idempotent: the SQLite transaction commits first, then the round's keys go; a writer
+killed in between records the same round again with the same result. Reviews a listing no longer
+shows are not marked removed after a distributed crawl: a worker does not report whether it
+walked a listing to its end (``detail.crawls[...].not_complete``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import sqlite_utils
+
+from crawler.redis_frontier import REQUESTS_KEY, frontier_empty
+from crawler.removals import SourceCrawl, record_source_crawls
+from crawler.source_status import FAILED, OK, PARTIAL, SourceOutcome, source_status
+from crawler.sources import FULL
+from reputation.distributed import streams
+from reputation.distributed.enqueue import ROUND_KEY, ROUND_RUN_KEY, ROUND_SINCE_KEY
+from reputation.distributed.items_ingest import items_pending
+from storage.database import transaction, utcnow
+from storage.runlog import RunStatus, finish_run, start_run, this_host
+
+#: Seconds the frontier must stay empty, every item stored, before a round whose sources did not
+#: all record a page (a start request robots.txt refused, say) is closed anyway (``--follow``).
+SETTLE_SECONDS = 30.0
+#: A source of the round with no page in the pages stream: it was never fetched.
+NOT_FETCHED = "not_fetched"
+#: Why no full crawl of a distributed round counts as complete (see the module docstring).
+WALK_NOT_REPORTED = "redis_walk_end_not_reported"
+# Page errors that are a refusal to fetch, not a failure (robots.txt, an off-site redirect):
+# counted as skipped, as the single-machine spider does.
+_SKIPS = {"IgnoreRequest": "robots_or_ignored", "OutOfScopeRedirect": "out_of_scope_redirect"}
+_SCAN = 10_000  # stream entries read per XRANGE
+
+# Forget the sources a closed round recorded; keep the round going for any enqueued meanwhile.
+# KEYS: round, since, run. ARGV: now (stream id), source ids... Returns the sources left.
+_FORGET = """
+for i = 2, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+redis.call('DEL', KEYS[3])
+local left = redis.call('HLEN', KEYS[1])
+if left == 0 then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[1]) end
+return left
+"""
+
+
+@dataclass
+class PageTally:
+    """What the pages stream says about one source's pages in the round."""
+
+    pages: int = 0
+    with_items: int = 0
+    errors: Counter[str] = field(default_factory=Counter)  # reason -> pages
+    skipped: Counter[str] = field(default_factory=Counter)
+    first_failed: str | None = None  # reason its earliest page failed, if it did
+
+
+@dataclass
+class RoundResult:
+    """What closing a round recorded."""
+
+    run_id: int
+    status: RunStatus
+    sources: dict[str, str]  # source id -> last_crawl_status
+    pages: int
+
+
+def round_sources(client: redis.Redis) -> dict[str, dict[str, str]]:
+    """The round's sources: id -> {"at": enqueued at, "kind": full / incremental}."""
+    raw: Any = client.hgetall(ROUND_KEY) or {}
+    out: dict[str, dict[str, str]] = {}
+    for source, value in raw.items():
+        try:
+            mark = json.loads(value)
+        except ValueError:
+            mark = None
+        out[str(source)] = mark if isinstance(mark, dict) else {"at": str(value), "kind": FULL}
+    return out
+
+
+def round_since(client: redis.Redis) -> str:
+    return str(client.get(ROUND_SINCE_KEY) or "0-0")
+
+
+def round_run(
+    client: redis.Redis, db: sqlite_utils.Database, *, selection: Mapping[str, Any] | None = None
+) -> int | None:
+    """The ``crawl_runs`` row of the round in progress (None when no round is): the one an earlier
+    writer opened, adopted by this process, else a new one. The caller holds the writer lock."""
+    if not client.hlen(ROUND_KEY):
+        return None
+    known = client.get(ROUND_RUN_KEY)
+    if known:
+        run_id = int(known)
+        row = db.execute(
+            "SELECT status FROM crawl_runs WHERE id = ? AND stage = 'crawl'", (run_id,)
+        ).fetchone()
+        if row is not None and row[0] in ("running", "interrupted"):
+            with transaction(db) as conn:  # this writer owns it now (start_run's rule for 'interrupted')
+                conn.execute("UPDATE crawl_runs SET status = 'running', finished_at = NULL, pid = ?, host = ? "
+                             "WHERE id = ?", (os.getpid(), this_host(), run_id))  # fmt: skip
+            return run_id
+    run_id = start_run(db, "crawl", selection={"redis": True, **(selection or {})}, detail={"mode": "redis"})
+    client.set(ROUND_RUN_KEY, run_id)
+    return run_id
+
+
+def _entries(client: redis.Redis, stream: str, since: str) -> Any:
+    """Every entry of ``stream`` from ``since`` on, in chunks."""
+    start = since
+    while True:
+        chunk: Any = client.xrange(stream, min=start, count=_SCAN)
+        yield from chunk
+        if len(chunk) < _SCAN:
+            return
+        start = f"({chunk[-1][0]}"
+
+
+def _page_reason(fields: Mapping[str, str]) -> str | None:
+    """Why a page record says its page failed (``http_STATUS``, else the error the worker named), or None."""
+    status = int(fields.get("status") or 0)
+    if status >= 400:
+        return f"http_{status}"
+    return fields.get("error") or None
+
+
+def round_pages(client: redis.Redis, since: str) -> dict[str, PageTally]:
+    """Source id -> what its pages in the round gave, from the pages stream."""
+    tallies: dict[str, PageTally] = {}
+    for _, fields in _entries(client, streams.PAGES_STREAM, since):
+        tally = tallies.setdefault(str(fields.get("source_id") or ""), PageTally())
+        reason = _page_reason(fields)
+        first = tally.pages == 0 and not tally.skipped and not tally.errors
+        if reason in _SKIPS:
+            tally.skipped[_SKIPS[reason]] += 1
+            continue
+        tally.pages += 1
+        tally.with_items += int(int(fields.get("items") or 0) > 0)
+        if reason is not None:
+            tally.errors[reason] += 1
+            if first:
+                tally.first_failed = reason
+    return tallies
+
+
+def round_dead_letters(client: redis.Redis, since: str) -> dict[str, Counter[str]]:
+    """Items and frontier requests dead-lettered during the round: {"items": reasons, "requests": reasons}."""
+    out: dict[str, Counter[str]] = {"items": Counter(), "requests": Counter()}
+    for _, fields in _entries(client, streams.DEAD_LETTER_STREAM, since):
+        stream = fields.get("stream")
+        if stream == streams.ITEMS_STREAM:
+            out["items"][fields.get("reason") or "?"] += 1
+        elif stream == REQUESTS_KEY:
+            out["requests"][fields.get("reason") or "?"] += 1
+    return out
+
+
+def round_over(client: redis.Redis, *, settled: bool = False) -> bool:
+    """The round can be closed: it has sources, the frontier is empty, every item is stored, and each
+    source recorded a page (or, with ``settled``, the caller saw all that hold for SETTLE_SECONDS)."""
+    sources = round_sources(client)
+    if not sources or not frontier_empty(client) or items_pending(client):
+        return False
+    if settled:
+        return True
+    paged = round_pages(client, round_since(client))
+    return all(s in paged for s in sources)
+
+
+def frontier_quiet(client: redis.Redis) -> bool:
+    """The frontier is empty and every item stored (a round that may be settling)."""
+    return bool(client.hlen(ROUND_KEY)) and frontier_empty(client) and not items_pending(client)
+
+
+def finish_round(client: redis.Redis, db: sqlite_utils.Database) -> RoundResult | None:
+    """Record the round as a single-machine crawl records itself (see the module docstring); None
+    when there is no round. Call once ``round_over``; the caller holds the writer lock."""
+    sources = round_sources(client)
+    if not sources:
+        return None
+    run_id = round_run(client, db)
+    assert run_id is not None
+    since = round_since(client)
+    pages = round_pages(client, since)
+    dead = round_dead_letters(client, since)
+    reviews = dict(db.execute("SELECT source_id, COUNT(*) FROM reviews WHERE last_crawl_run_id = ? GROUP BY source_id",
+                              (run_id,)).fetchall())  # fmt: skip
+    outcomes: dict[str, str] = {}
+    crawls: dict[str, SourceCrawl] = {}
+    for source, mark in sources.items():
+        tally = pages.get(source)
+        if tally is None:
+            outcome = SourceOutcome(reviews=int(reviews.get(source, 0)), failed=NOT_FETCHED)
+        else:
+            outcome = SourceOutcome(reviews=int(reviews.get(source, 0)), errors=sum(tally.errors.values()),
+                                    failed=tally.first_failed)  # fmt: skip
+        outcomes[source] = source_status(outcome)
+        kind = str(mark.get("kind") or FULL)
+        crawls[source] = SourceCrawl(kind, tally.pages if tally else 0,
+                                     not_complete=WALK_NOT_REPORTED if kind == FULL else None)  # fmt: skip
+    errors: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    for tally in pages.values():
+        errors.update(tally.errors)
+        skipped.update(tally.skipped)
+    errors.update({f"request_{k}": v for k, v in dead["requests"].items()})
+    failed_all = all(o.startswith(FAILED) for o in outcomes.values())
+    status: RunStatus = "failed" if failed_all else "ok"
+    now = utcnow()
+    page_count = sum(t.pages for s, t in pages.items() if s in sources)
+    with transaction(db) as conn:  # the row and the sources' outcomes land together
+        started = conn.execute("SELECT started_at FROM crawl_runs WHERE id = ?", (run_id,)).fetchone()[0]
+        record_source_crawls(conn, crawls, outcomes, crawl_started_at=started, now=now)
+        detail = {
+            "mode": "redis",
+            "enqueued": len(sources),
+            "crawl_kinds": dict(Counter(c.kind for c in crawls.values())),
+            "pages_with_reviews": sum(t.with_items for t in pages.values()),
+            "skipped": dict(skipped),
+            "sources": outcomes,
+            "crawls": {source: crawl.as_detail() for source, crawl in crawls.items()},
+            "restored": sum(c.restored for c in crawls.values()),
+        }
+        finish_run(db, run_id, status, pages=page_count, dropped_by_reason=dict(dead["items"]),
+                   errors_by_reason=dict(errors), detail=detail)  # fmt: skip
+        for source, result in outcomes.items():
+            if result in (OK, PARTIAL):
+                conn.execute("UPDATE sources SET last_crawl_at = ?, last_crawl_status = ? WHERE id = ?",
+                             (now, result, source))  # fmt: skip
+            else:
+                conn.execute("UPDATE sources SET last_crawl_status = ? WHERE id = ?", (result, source))
+    seconds, micros = client.time()
+    client.eval(_FORGET, 3, ROUND_KEY, ROUND_SINCE_KEY, ROUND_RUN_KEY,
+                f"{int(seconds) * 1000 + int(micros) // 1000}-0", *sources)  # fmt: skip
+    return RoundResult(run_id, status, outcomes, page_count)
