@@ -1,5 +1,6 @@
 """Classification metrics, the one place they are defined: accuracy, F1 and macro-F1, a per-class
-report and a confusion matrix, expected calibration error, and precision/recall/F1 of a yes/no detector.
+report and a confusion matrix, expected calibration error (with a bootstrap interval, since a few
+hundred rows leave ECE uncertain by several points), and precision/recall/F1 of a yes/no detector.
 
 Used by `reputation evaluate`, by the default model's training and held-out card, and by the
 customer-service head. Small numpy versions so evaluation needs no scikit-learn; conventions follow
@@ -103,6 +104,33 @@ def expected_calibration_error(
         if in_bin.any():
             ece += in_bin.mean() * abs(hits[in_bin].mean() - conf[in_bin].mean())
     return float(ece)
+
+
+def ece_interval(
+    confidences: Sequence[float],
+    correct: Sequence[bool],
+    level: float = 0.9,
+    resamples: int = 1000,
+    seed: int = 0,
+    n_bins: int = 15,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``expected_calibration_error`` (rows resampled, fixed seed).
+
+    Why: on a few hundred rows ECE moves by several points between samples, so a bare figure
+    cannot say whether a target like 0.05 is met."""
+    _check_lengths(confidences, correct)
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    conf = np.asarray(confidences, dtype=np.float64)
+    hits = np.asarray(correct, dtype=bool)
+    if conf.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, conf.size, size=(resamples, conf.size))
+    values = [expected_calibration_error(conf[d].tolist(), hits[d].tolist(), n_bins) for d in draws]
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def classification_metrics(

@@ -11,7 +11,8 @@ and everything is read from that forward pass:
   contribute each occurrence), pooled with one ``index_add`` per batch, no loop per token;
 * two small calibrated heads on that state (``sentence_heads.json`` next to the model weights,
   hashed into the model revision): customer-service relevance (logistic) and sentence sentiment
-  (3-way softmax), each with a temperature fitted on held-back sentences;
+  (3-way softmax), each calibrated on held-back sentences (a temperature; for sentence sentiment
+  the map chosen there, e.g. a bias per class, is folded into the weights);
 * the review's ``cs`` and ``other`` parts: character-weighted means of the sentence sentiment over
   the customer-service sentences and the rest. When one part is the whole review (one sentence,
   or every sentence on one side), that part *is* the review's prediction, so a one-sentence

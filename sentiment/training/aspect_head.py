@@ -68,11 +68,15 @@ def load_labelled(path: Path = DEFAULT_DATA) -> list[LabelledSentence]:
         for line, row in enumerate(reader, start=2):
             if row["is_cs"] not in {"0", "1"} or not row["text"].strip():
                 raise ValueError(f"{path}:{line}: need non-empty text and is_cs 0 or 1, got {row}")
-            rows.append(LabelledSentence(row["text"], row["is_cs"] == "1", row["split"], row.get("note") or ""))
+            rows.append(
+                LabelledSentence(row["text"], row["is_cs"] == "1", row["split"], row.get("note") or "")
+            )
     return rows
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, penalty: float, iterations: int = 50) -> tuple[np.ndarray, float]:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, penalty: float, iterations: int = 50
+) -> tuple[np.ndarray, float]:
     """Minimise sum(log-loss) + penalty/2 * |w|^2 (bias not penalised) by Newton's method."""
     xb = np.hstack([x.astype(np.float64), np.ones((x.shape[0], 1))])
     theta = np.zeros(xb.shape[1])
@@ -113,8 +117,9 @@ def keyword_is_cs(sentence: str) -> bool:
     return _KEYWORDS.search(sentence) is not None
 
 
-def evaluate(detector: CustomerServiceDetector, rows: Sequence[LabelledSentence],
-             split: str = "eval") -> dict[str, dict[str, float]]:
+def evaluate(
+    detector: CustomerServiceDetector, rows: Sequence[LabelledSentence], split: str = "eval"
+) -> dict[str, dict[str, float]]:
     """Score the detector and the keyword baseline on one split of the labelled set."""
     chosen = [r for r in rows if r.split == split]
     if not chosen:
@@ -127,8 +132,12 @@ def evaluate(detector: CustomerServiceDetector, rows: Sequence[LabelledSentence]
     }
 
 
-def train_head(data: Path = DEFAULT_DATA, out: Path = HEAD_PATH, encoder_dir: Path | None = None,
-               log: Callable[[str], None] = print) -> dict[str, Any]:
+def train_head(
+    data: Path = DEFAULT_DATA,
+    out: Path = HEAD_PATH,
+    encoder_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Embed the training split, fit the head, evaluate it, and write ``out``; returns the record."""
     rows = load_labelled(data)
     train = [r for r in rows if r.split == "train"]

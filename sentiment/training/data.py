@@ -219,6 +219,15 @@ def read_imdb(path: Path, max_chars: int = 900) -> Iterator[Example]:
                 yield Example(text, row["sentiment"], "imdb")
 
 
+def read_complaints(path: Path, split_name: str = "train") -> Iterator[Example]:
+    """The project's complaints written as facts or questions, one split of them: the review model
+    trains on the train rows and the held-out rows measure the negative-as-neutral confusion."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["split"] == split_name and row["label"] in LABELS:
+                yield Example(clean_text(row["text"]), row["label"], "complaints")
+
+
 def read_labelled_csv(path: Path, source: str) -> Iterator[Example]:
     """A project-written CSV with text,label columns."""
     with path.open(encoding="utf-8", newline="") as fh:

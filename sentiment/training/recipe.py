@@ -29,7 +29,10 @@ from sentiment.default_model import (
     base_model_dir,
     materialise,
 )
+from sentiment.metrics import expected_calibration_error
+from sentiment.package_data import COMPLAINT_SENTENCES, package_path
 from sentiment.training import data
+from sentiment.training.calibration import fit_temperature, fold_temperature
 from sentiment.training.export import save_artefact
 from sentiment.training.heldout import heldout_metrics, label_order, predict_probs, vader_metrics
 from sentiment.training.train import TrainConfig, resolve_device, train
@@ -44,12 +47,56 @@ def project_examples(source_dir: Path) -> list[data.Example]:
 
 
 def evaluate_dir(model_dir: Path, heldout: list[data.Example], threads: int = 2) -> dict[str, Any]:
-    """Held-out metrics of a complete model directory (what tests recompute)."""
+    """Held-out metrics of a complete model directory (what tests recompute), calibration included."""
+    probs, labels = _probabilities(model_dir, heldout, threads)
+    metrics = heldout_metrics(probs, labels, heldout)
+    metrics["ece"] = round(_ece(probs, labels, heldout), 4)
+    return metrics
+
+
+def _probabilities(
+    model_dir: Path, examples: list[data.Example], threads: int
+) -> tuple[torch.Tensor, list[str]]:
     torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
-    probs = predict_probs(model, tokenizer, [ex.text for ex in heldout])
-    return heldout_metrics(probs, label_order(model), heldout)
+    return predict_probs(model, tokenizer, [ex.text for ex in examples]), label_order(model)
+
+
+def _ece(probs: torch.Tensor, labels: list[str], examples: list[data.Example]) -> float:
+    """Top-label expected calibration error over the three classes."""
+    confidence, predicted = probs.max(dim=1)
+    correct = [labels[int(p)] == ex.label for p, ex in zip(predicted, examples, strict=True)]
+    return expected_calibration_error(confidence.tolist(), correct)
+
+
+def calibrate(
+    out_dir: Path,
+    validation: list[data.Example],
+    threads: int = 2,
+    progress: Callable[[str], None] = log.info,
+) -> dict[str, float]:
+    """Fit one temperature on the validation split and fold it into the stored classifier.
+
+    Recorded in training.json with the validation ECE before and after; the held-out split is
+    never looked at here.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        merged = materialise(out_dir, base_model_dir(), Path(tmp) / "model")
+        probs, labels = _probabilities(merged, validation, threads)
+    temperature = fit_temperature(probs.numpy(), [labels.index(ex.label) for ex in validation])
+    scaled = torch.softmax(probs.clamp(min=1e-12).log() / temperature, dim=1)
+    record = {
+        "temperature": round(temperature, 4),
+        "validation_ece_before": round(_ece(probs, labels, validation), 4),
+        "validation_ece_after": round(_ece(scaled, labels, validation), 4),
+    }
+    fold_temperature(out_dir, temperature)
+    recipe = json.loads((out_dir / TRAINING_FILE).read_text())
+    recipe["calibration"] = record
+    (out_dir / TRAINING_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+    progress(f"calibration: {record}")
+    return record
 
 
 def _machine(cfg: TrainConfig) -> str:
@@ -71,7 +118,10 @@ def run_recipe(
     extra = project_examples(artefact_dir())
     train_extra = data.TRAIN_EXTRA if train_extra is None else train_extra
     splits = data.training_splits(data.load_corpus(data_dir, extra=extra), train_extra)
+    # Train rows only, outside MIX: the validation and held-out rows stay exactly as before.
+    splits["train"].extend(data.read_complaints(package_path(*COMPLAINT_SENTENCES)))
     train_and_save(out_dir, cfg, splits, train_extra, progress)
+    calibrate(out_dir, splits["validation"], cfg.threads, progress)
     return write_metrics(out_dir, cfg.threads, time.monotonic() - started, progress)
 
 

@@ -37,7 +37,7 @@ class TrainConfig:
     learning_rate: float = 8e-5
     weight_decay: float = 0.01
     warmup_fraction: float = 0.06
-    max_length: int = 96
+    max_length: int = 128
     class_weight_power: float = 0.5  # 0: plain loss; 1: fully inverse-frequency weights
     seed: int = SEED
     threads: int = 2
@@ -46,6 +46,9 @@ class TrainConfig:
     # validation score that picks the epoch kept: "selection" is the mean of macro-F1 and
     # review-style binary accuracy, the model card's two targets
     select_by: str = "selection"
+    # from this epoch on, the trained weights are also averaged across epochs; the average is one
+    # more candidate for the kept model (often better and better calibrated, at no inference cost)
+    average_from: int | None = 3
 
 
 @dataclass
@@ -63,7 +66,7 @@ class TrainResult:
     """The trained model and what happened while training it."""
 
     model: nn.Module
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -247,8 +250,10 @@ def train(
     )
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(train_batches, cfg.class_weight_power))
 
-    history: list[dict[str, float]] = []
+    history: list[dict[str, Any]] = []
     best_score, best_state = -math.inf, None
+    average: dict[str, torch.Tensor] = {}
+    averaged = 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = list(range(len(train_batches)))
@@ -266,15 +271,37 @@ def train(
             if step % 200 == 0:
                 progress(f"epoch {epoch} step {step}/{len(order)} loss {running / step:.4f}")
         scores = evaluate_cached(model, first, val_batches)
-        record = {"epoch": epoch, "loss": running / len(order), "seconds": time.monotonic() - epoch_start}
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": running / len(order),
+            "seconds": time.monotonic() - epoch_start,
+        }
         record.update({f"validation_{k}": v for k, v in scores.items()})
         history.append(record)
         progress(f"epoch {epoch} done: {record}")
+        state = {n: p.detach().clone() for n, p in model.state_dict().items() if n.startswith(prefixes)}
         if scores[cfg.select_by] > best_score:
-            best_score = scores[cfg.select_by]
-            best_state = {
-                n: p.detach().clone() for n, p in model.state_dict().items() if n.startswith(prefixes)
-            }
+            best_score, best_state = scores[cfg.select_by], state
+        if cfg.average_from is not None and epoch >= cfg.average_from:
+            averaged += 1
+            for name, value in state.items():
+                mean = average.setdefault(name, torch.zeros_like(value, dtype=torch.float32))
+                mean += (value.float() - mean) / averaged
+    if averaged > 1:
+        trained = {n: p.detach().clone() for n, p in model.state_dict().items() if n.startswith(prefixes)}
+        model.load_state_dict({n: v.to(trained[n].dtype) for n, v in average.items()}, strict=False)
+        scores = evaluate_cached(model, first, val_batches)
+        record = {
+            "epoch": f"mean of {cfg.average_from}..{cfg.epochs}",
+            "averaged_epochs": averaged,
+        }
+        record.update({f"validation_{k}": v for k, v in scores.items()})
+        history.append(record)
+        progress(f"averaged weights: {record}")
+        if scores[cfg.select_by] > best_score:
+            best_score, best_state = scores[cfg.select_by], None  # keep the average loaded
+        else:
+            model.load_state_dict(trained, strict=False)
     if best_state is not None:
         model.load_state_dict(best_state, strict=False)
     model.to("cpu").eval()
