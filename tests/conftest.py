@@ -9,10 +9,17 @@ from typing import Any
 
 import pytest
 import sqlite_utils
+from hypothesis import HealthCheck, settings
 from redis_server import redis_server, redis_url  # noqa: F401  (fixtures for the distributed-mode tests)
 from servers import LocalServer
 
 from storage.database import connect
+
+# Property tests are checked for what they compute, never for how fast: a loaded machine (the
+# suite's CI has two cores) must not turn a slow example into a failure. Tests' own settings
+# start from this profile.
+settings.register_profile("load-proof", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("load-proof")
 
 _ids = count(1)
 

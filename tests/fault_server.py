@@ -18,6 +18,7 @@ fault never sleeps longer than it was told.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -100,10 +101,18 @@ def undeclared(text: str, encoding: str = "latin-1") -> Fault:
 
 
 def hang(seconds: float, then: Fault | None = None) -> Fault:
-    """Say nothing for *seconds* (the client times out first), then answer or hang up."""
+    """Say nothing for *seconds* (the client times out first), then answer or hang up.
+
+    The wait ends early when the server stops, so a test can hang a request for far longer than
+    its crawl can take (a timeout that works is then the only way out) without a stray thread.
+    """
 
     def fault(handler: BaseHTTPRequestHandler, request: Request) -> int:
-        time.sleep(seconds)
+        server = handler.server
+        if isinstance(server, _Server):
+            server.stopping.wait(seconds)
+        else:
+            time.sleep(seconds)
         if then is not None:
             return then(handler, request)
         handler.close_connection = True
@@ -222,6 +231,17 @@ def malformed_jsonld() -> str:
 
 
 # server ---------------------------------------------------------------------------------------
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, with the event that ends hanging faults when it stops."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.stopping = threading.Event()
+
+
 class FaultServer:
     """Threaded HTTP/1.1 server on an ephemeral loopback port, one fault (or sequence) per path."""
 
@@ -229,9 +249,7 @@ class FaultServer:
         self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.Lock()
         self.requests: list[Request] = []
-        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
+        self._server = _Server((host, 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, name="fault-http", daemon=True)
 
     def add(self, path: str, fault: Fault | list[Fault]) -> None:
@@ -267,6 +285,7 @@ class FaultServer:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -285,6 +304,11 @@ class FaultServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def handle(self) -> None:
+                # A killed crawl resets its keep-alive connections: nothing to report.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    super().handle()
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 query = parse_qs(urlsplit(self.path).query)

@@ -18,7 +18,7 @@ from storage.database import connect
 from storage.runlog import RunRow
 
 REAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "real-pages"
-FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "DOWNLOAD_TIMEOUT": 5, "RETRY_TIMES": 0,
+FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "DOWNLOAD_TIMEOUT": 30, "RETRY_TIMES": 0,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 8}  # fmt: skip
 
 needs_real_pages = pytest.mark.skipif(

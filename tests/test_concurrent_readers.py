@@ -34,12 +34,16 @@ QUERIES = [
     "SELECT COUNT(*) FROM reviews_fts WHERE reviews_fts MATCH 'refund'",
 ]
 ROLLUP_COPIES = 100  # ~21,000 reviews: the roll-up's transaction lasts long enough to read beside
-# A reader that runs until the stop file appears, then prints its counts as JSON. Python readers
-# reconnect each round, as notebooks and scripts do; the sqlite3 reader starts the shell per query.
+READY_S = 300  # how long the readers may take to start on a loaded machine
+# A reader that runs until the stop file appears, then prints its counts as JSON; it creates its
+# ready file once it has been through the queries once. Python readers reconnect each round, as
+# notebooks and scripts do; the sqlite3 reader starts the shell per query.
 READER = r"""
 import json, sqlite3, subprocess, sys, time
 from pathlib import Path
 kind, db, stop, queries = sys.argv[1], sys.argv[2], Path(sys.argv[3]), json.loads(sys.argv[4])
+ready = Path(sys.argv[5])
+announced = False
 counts = {"queries": 0, "locked": 0, "missing": 0, "errors": [], "seconds": 0.0}
 began = time.monotonic()
 
@@ -70,6 +74,9 @@ while not stop.exists():
                                   capture_output=True, text=True, timeout=60)
             if done.returncode != 0 or done.stderr.strip():
                 record(done.stderr.strip() or f"exit {done.returncode}")
+    if not announced:
+        ready.touch()
+        announced = True
 counts["seconds"] = round(time.monotonic() - began, 1)
 print(json.dumps(counts))
 """
@@ -91,13 +98,19 @@ def read_while(world: World, db: Path, stages: list[str], workdir: Path) -> dict
     if shutil.which("sqlite3") is None:
         pytest.skip("the sqlite3 shell is missing; `make sqlite3-cli` installs Debian's package")
     kinds = ["python", "python", "sqlite3"]
+    ready = [workdir / f"ready-{i}" for i in range(len(kinds))]
     readers = [
-        subprocess.Popen([sys.executable, str(script), kind, str(db), str(stop), json.dumps(QUERIES)],
+        subprocess.Popen([sys.executable, str(script), kind, str(db), str(stop), json.dumps(QUERIES), str(flag)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for kind in kinds
+        for kind, flag in zip(kinds, ready, strict=True)
     ]
     try:
-        time.sleep(0.5)  # the readers are reading before the first write
+        # Every reader is reading (it has been through the queries once) before the first write.
+        deadline = time.monotonic() + READY_S
+        while not all(flag.exists() for flag in ready):
+            assert all(r.poll() is None for r in readers), "a reader stopped before the writes began"
+            assert time.monotonic() < deadline, f"the readers did not start reading within {READY_S} s"
+            time.sleep(0.05)
         for stage in stages:
             if stage == "inflate":  # one long write transaction of our own, then bigger roll-ups
                 inflate(db, ROLLUP_COPIES)

@@ -156,7 +156,7 @@ def test_blocked_and_empty_sites_get_a_clear_status(tmp_path: Path) -> None:
         refusing.add("/", status(403))
         results = discover(db_path, None, sites={"robots-blocked": b, "forbidden": refusing.url("/"), "empty": e,
                                                  "working": w},
-                           model=KeywordRelationModel(), settings=FAST, timeout=120)
+                           model=KeywordRelationModel(), settings=FAST, timeout=600)
     by_id = {r.vendor_id: r for r in results}
     assert by_id["robots-blocked"].status == "blocked: robots.txt disallows the site's pages"
     assert by_id["forbidden"].status == "blocked: the site refused access (HTTP 403)"

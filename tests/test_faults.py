@@ -43,14 +43,20 @@ from reputation.cli import cli
 from reputation.registry.loader import source_id
 from storage.database import connect
 
+# DOWNLOAD_TIMEOUT: far above a loopback answer, even from a loaded machine (a stalled reactor
+# runs its timers before it reads the socket), far below how long a hanging fault hangs.
 FAST = {
     "AUTOTHROTTLE_ENABLED": False,
     "DOWNLOAD_DELAY": 0,
-    "DOWNLOAD_TIMEOUT": 1,
+    "DOWNLOAD_TIMEOUT": 5,
     "RETRY_TIMES": 1,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
     "BACKOFF_MAX_DELAY": 1,
 }
+
+
+WAIT_S = 240.0  # the longest a test waits for the crawl to reach a state (a loaded machine is slow)
+HANG_S = 600.0  # a hanging fault's silence: longer than any crawl here takes, loaded or not
 
 
 @pytest.fixture
@@ -154,7 +160,14 @@ def test_the_store_flushes_on_its_timer_when_no_item_arrives(
     killed: list[int] = []
 
     def kill_the_crawl(handler: Any, request: Request) -> int:
-        time.sleep(3.0)  # the reviews arrived about 3 s ago; the timer (0.5 s) has written them
+        # The crawl cannot end while this request hangs, and no item reaches the store after the
+        # first page: only the store's timer can write the reviews. Wait for that (and for the page
+        # of repeats), however slow the machine, then kill the crawl; give up after WAIT_S.
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            if site.hits("/listing/?page=2") and len(bodies(db_path)) == len(reviews):
+                break
+            time.sleep(0.1)
         pid = rows(db_path, "SELECT pid FROM crawl_runs WHERE status = 'running'")[0]["pid"]
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
@@ -167,7 +180,7 @@ def test_the_store_flushes_on_its_timer_when_no_item_arrives(
     register(tmp_path, db_path, [site.url("/listing/"), site.url("/stuck/")])
     settings = {
         **FAST,
-        "DOWNLOAD_TIMEOUT": 30,
+        "DOWNLOAD_TIMEOUT": 2 * WAIT_S,  # /stuck/ hangs until the crawl is killed
         "REPUTATION_FLUSH_SECONDS": 0.5,
         "REPUTATION_BATCH_SIZE": 1000,
     }
@@ -239,7 +252,7 @@ def test_server_faults_end_each_source_with_its_reason(
     js_shell = '<html><body><div id="root"></div><script src="/static/app.js"></script></body></html>'
     pages: dict[str, Fault | list[Fault]] = {
         "/e500/": status(500, "boom"),
-        "/hang/": hang(3.0),
+        "/hang/": hang(HANG_S),  # answers only after the bound below: a working timeout is the only way out
         "/cut/": truncated(one_review("C1")),
         "/deep/": page(deep_jsonld()),
         "/malformed/": page(malformed_jsonld()),
@@ -263,7 +276,7 @@ def test_server_faults_end_each_source_with_its_reason(
     started = time.monotonic()
     run = run_crawl(db_path, vendors=["acme-contact"], settings=FAST)
 
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < HANG_S / 2  # nothing hung: no wait outlasted its bound
     assert run["errors_by_reason"] == {"connection_lost": 1, "http_403": 1, "http_500": 1, "timeout": 1}
     assert run["detail"]["backoffs"] == 3 and run["detail"]["backoff_max_wait"] <= 1.0
     assert run["items_new"] == 3  # the three busy sources, once their wait was over

@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from small_world import (
@@ -41,6 +43,7 @@ from tiny_models import build_classifier
 
 from storage.errors import LockedError
 from storage.lock import lock_file, lock_path_for
+from storage.runlog import pid_alive
 
 SEED = 20261129
 KILLS = {"crawl": 4, "score": 4, "rollup": 8, "run": 4}
@@ -83,7 +86,7 @@ def reference(world: World, tmp_path_factory: pytest.TempPathFactory) -> Referen
     return ref
 
 
-def lock_is_free(db: Path, timeout: float = 10) -> bool:
+def lock_is_free(db: Path, timeout: float = 60) -> bool:
     """Whether another writer could take the database's lock now (waiting up to ``timeout``)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -101,7 +104,7 @@ def kill(proc: subprocess.Popen[str], how: str) -> None:
         os.killpg(proc.pid, signal.SIGKILL)  # the child was started in its own session: pgid == pid
     else:
         os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=120)
 
 
 def running_rows(db: Path) -> list[dict[str, object]]:
@@ -187,24 +190,43 @@ def test_a_killed_crawl_takes_its_scrapy_child_down_and_keeps_the_lock_until_the
     """The Scrapy child dies with its parent (PR_SET_PDEATHSIG) and holds the writer lock until it
     has (it inherits the lock's descriptor): no second writer ever runs beside an orphan crawl."""
     db = world.fresh_db(tmp_path / "crawl.db")
-    slow = {**FAST, "CONCURRENT_REQUESTS_PER_DOMAIN": "1", "DOWNLOAD_DELAY": "0.5"}  # ~25 s: killed long before
+    slow = {**FAST, "CONCURRENT_REQUESTS_PER_DOMAIN": "1", "DOWNLOAD_DELAY": "0.5"}  # ~25 s if left alone
     cli = stage_argv(world, db, "crawl")[:5]  # python -m reputation.cli --db DB
     parent = start([*cli, "crawl", *(a for k, v in slow.items() for a in ("-s", f"{k}={v}"))])
-    deadline = time.monotonic() + 60
-    while not (crawling := rows(db, "SELECT pid FROM crawl_runs WHERE status = 'running'")):
+    deadline = time.monotonic() + 300  # Python, then Scrapy, starting on a loaded machine
+    crawling: list[dict[str, Any]] = []
+    while not crawling:
         assert parent.poll() is None and time.monotonic() < deadline, "the crawl never started"
-        time.sleep(0.1)
+        # The crawl is frozen (SIGSTOP) while we look and stays frozen once its child runs: it cannot
+        # finish, however long the checks below take, and the kill lands on a crawl mid-way.
+        os.killpg(parent.pid, signal.SIGSTOP)
+        try:
+            crawling = rows(db, "SELECT pid FROM crawl_runs WHERE status = 'running'")
+        except sqlite3.OperationalError:  # frozen in the one moment a WAL reader must wait: look again
+            crawling = []
+        if not crawling:
+            os.killpg(parent.pid, signal.SIGCONT)
+            time.sleep(0.1)
     child = int(crawling[0]["pid"])
-    assert child in descendants(parent.pid)
+    try:
+        assert child in descendants(parent.pid)
+        os.kill(child, signal.SIGSTOP)  # frozen too, should it have a process group of its own
 
-    second = subprocess.run([*cli, "rollup"], capture_output=True, text=True, timeout=60)
-    assert second.returncode == 75
-    assert second.stderr.count("\n") == 1 and "another run holds the lock" in second.stderr
-    assert "reputation crawl" in second.stderr  # the holder, as the lock file names it
+        second = subprocess.run([*cli, "rollup"], capture_output=True, text=True, timeout=300)
+        assert second.returncode == 75, second.stderr
+        assert second.stderr.count("\n") == 1 and "another run holds the lock" in second.stderr
+        assert "reputation crawl" in second.stderr  # the holder, as the lock file names it
 
-    kill(parent, how)
-    assert wait_gone([child], timeout=5) == [], f"the crawl child outlived its parent ({how} kill)"
-    assert lock_is_free(db, timeout=5)
+        kill(parent, how)  # SIGKILL ends stopped processes too
+        # Frozen, the child can only go by dying with its parent: any bound here is about load, not luck.
+        assert wait_gone([child]) == [], f"the crawl child outlived its parent ({how} kill)"
+        assert lock_is_free(db)
+    finally:  # nothing frozen outlives a failed check
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+            parent.wait(timeout=120)
+        if pid_alive(child):
+            os.kill(child, signal.SIGKILL)
 
     run_to_end(stage_argv(world, db, "crawl"))  # the next crawl starts, sweeps up and completes
     statuses = [r["status"] for r in rows(db, "SELECT status FROM crawl_runs ORDER BY id")]

@@ -16,7 +16,7 @@ from reputation.cli import cli
 from reputation.registry.loader import load_registry, source_id
 from storage.database import connect
 
-FAST = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "DOWNLOAD_TIMEOUT=1", "-s", "RETRY_TIMES=0"]
+FAST = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "DOWNLOAD_TIMEOUT=30", "-s", "RETRY_TIMES=0"]  # 30 s: loopback, on a loaded machine
 
 SITE_LAYOUT = """\
 layouts:

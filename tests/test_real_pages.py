@@ -24,7 +24,7 @@ from storage.database import connect
 
 REAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "real-pages"
 MANIFEST = REAL_PAGES / "MANIFEST.md"
-FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "DOWNLOAD_TIMEOUT": 5, "RETRY_TIMES": 0,
+FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "DOWNLOAD_TIMEOUT": 30, "RETRY_TIMES": 0,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 8}  # fmt: skip
 PLATFORM_OF_PREFIX = {
     "amazon": "amazon",

@@ -71,14 +71,23 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     return root, dict(overview)
 
 
+BROWSER_WAIT_MS = 180_000
+
+
 @pytest.fixture(scope="module")
 def browser_page() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright  # the driver starts a process: only for this module
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        # Playwright's 30 s defaults are short for Chromium starting and drawing on a loaded machine;
+        # each wait still ends as soon as its condition holds.
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"], timeout=BROWSER_WAIT_MS
+        )
         try:
             page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+            page.set_default_timeout(BROWSER_WAIT_MS)
+            page.set_default_navigation_timeout(BROWSER_WAIT_MS)
             yield page
         finally:
             browser.close()

@@ -31,7 +31,7 @@ def scrapy(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProces
         env={**clean, **env},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # Python and Scrapy starting on a loaded machine; a hang still ends
         check=False,
     )
 

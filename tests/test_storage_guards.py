@@ -281,7 +281,7 @@ def test_chmod_read_only_as_an_ordinary_user(what: str) -> None:
         result = subprocess.run(
             ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
              sys.executable, "-m", "reputation.cli", "--db", str(target), "init"],
-            capture_output=True, text=True, cwd=base, env={**os.environ, "HOME": str(base)}, timeout=120,
+            capture_output=True, text=True, cwd=base, env={**os.environ, "HOME": str(base)}, timeout=600,
         )  # fmt: skip
         assert result.returncode == 1, result.stderr
         line = one_error_line(result.stderr)
