@@ -148,7 +148,7 @@ def pages_done(client: redis.Redis) -> int:
 
 
 def write_until_done(client: redis.Redis, db_path: Path, workers: list[subprocess.Popen[bytes]],
-                     timeout: float = 180) -> Counter[str]:  # fmt: skip
+                     timeout: float = 600) -> Counter[str]:  # fmt: skip
     """The writer (what `reputation ingest --once` runs, over and over): store items until the round
     is over and recorded, and the workers exited."""
     db = connect(db_path)
@@ -167,6 +167,37 @@ def write_until_done(client: redis.Redis, db_path: Path, workers: list[subproces
     finally:
         db.close()
     raise AssertionError(f"the crawl did not finish in {timeout}s: {redis_frontier.frontier_depth(client)}")
+
+
+def wait_for_pages(client: redis.Redis, n: int, workers: list[subprocess.Popen[bytes]], timeout: float = 300) -> None:
+    """Until the workers have fetched ``n`` pages (a crawl under way), however slow the machine."""
+    deadline = time.monotonic() + timeout
+    while pages_done(client) < n:
+        assert all(w.poll() is None for w in workers), "a worker exited before the crawl got going"
+        assert time.monotonic() < deadline, f"fewer than {n} pages fetched in {timeout}s"
+        time.sleep(0.02)
+
+
+def holds_a_lease(client: redis.Redis, worker: subprocess.Popen[bytes]) -> bool:
+    """Whether the worker process has a request leased (being fetched) in the frontier."""
+    # Owners are "crawl@<host>:<pid>:<random>|<score>|<leased at>" (redis_frontier.worker_name).
+    owners = [o.decode() if isinstance(o, bytes) else o for o in client.hvals(redis_frontier.LEASE_OWNERS_KEY)]
+    return any(owner.split("|", 1)[0].rsplit(":", 2)[1] == str(worker.pid) for owner in owners)
+
+
+def kill_while_leasing(client: redis.Redis, worker: subprocess.Popen[bytes], timeout: float = 300) -> None:
+    """SIGKILL the worker while it holds a lease: frozen (SIGSTOP) to check, else let go and try again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert worker.poll() is None, "the worker exited before it could be killed holding a lease"
+        worker.send_signal(signal.SIGSTOP)
+        if holds_a_lease(client, worker):
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            return
+        worker.send_signal(signal.SIGCONT)
+        assert time.monotonic() < deadline, f"the worker held no lease whenever checked in {timeout}s"
+        time.sleep(0.01)
 
 
 def source_rows(db_path: Path) -> dict[str, dict[str, Any]]:
@@ -202,11 +233,8 @@ def test_three_workers_one_killed_store_what_a_single_machine_crawl_stores(
     assert done.sources > 10 and done.new_round
     logs = [tmp_path / f"worker{i}.log" for i in range(3)]
     workers = [start_worker(redis_server.url, log) for log in logs]
-    deadline = time.monotonic() + 60
-    while pages_done(client) < 8 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    workers[0].send_signal(signal.SIGKILL)  # mid-crawl: leases held, items maybe half sent
-    workers[0].wait()
+    wait_for_pages(client, 8, workers)
+    kill_while_leasing(client, workers[0])  # mid-crawl: a lease held, items maybe half sent
     assert redis_frontier.frontier_depth(client)["queued"] + redis_frontier.frontier_depth(client)["leased"] > 0, (
         "the crawl ended before the kill; the test needs a slower site"
     )
@@ -266,10 +294,20 @@ def test_redis_restarted_during_a_crawl_loses_nothing(
     since = len(site.hits)
     enqueue_due_at(str(db_path), redis_server.url, due_only=True)
     workers = [start_worker(redis_server.url, tmp_path / f"w{i}.log", idle_exit=4.0) for i in range(2)]
-    deadline = time.monotonic() + 60
-    while pages_done(client) < 8 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    redis_server.restart(kill=True, down_for=1.0)  # a crash: only the append-only file survives
+    wait_for_pages(client, 8, workers)
+    # A crash mid-crawl (only the append-only file survives): the workers are frozen while Redis is
+    # killed, so it surely dies with work left, then they find it down for a second.
+    for worker in workers:
+        worker.send_signal(signal.SIGSTOP)
+    try:
+        depth = redis_frontier.frontier_depth(client)
+        assert depth["queued"] + depth["leased"] + depth["start"] > 0, "the crawl ended before the restart"
+        redis_server.stop(kill=True)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGCONT)
+    time.sleep(1.0)
+    redis_server.start()
     counts = write_until_done(client, db_path, workers)
     assert reviews(db_path) == reference
     assert counts["new"] == len(reference)
@@ -380,7 +418,7 @@ def test_cli_crawl_enqueues_and_run_drives_the_workers(
     assert run.returncode == 0, stdout + run_err.read_text(errors="replace")[-3000:]
     assert [line.split()[1:3] for line in stdout.splitlines()[:3]] == [["crawl", "ok"], ["score", "ok"], ["rollup", "ok"]]
     for worker in workers:
-        assert worker.wait(timeout=60) == 0
+        assert worker.wait(timeout=600) == 0
     assert reviews(db_path) == reference
     scored = rows(db_path, "SELECT COUNT(DISTINCT review_id) AS n FROM review_sentiment")[0]["n"]
     assert scored == len(reference)
@@ -413,7 +451,7 @@ def test_crawl_then_ingest_records_the_round_as_a_single_machine_crawl(
     assert sources > 10
 
     workers = [start_worker(redis_server.url, tmp_path / f"w{i}.log") for i in range(2)]
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while pages_done(client) < 5:
         assert time.monotonic() < deadline, "the workers fetched nothing"
         time.sleep(0.05)
@@ -422,7 +460,7 @@ def test_crawl_then_ingest_records_the_round_as_a_single_machine_crawl(
     assert mid.exit_code == 0, mid.output
     assert last_json(mid.output)["crawl_rounds"] == []  # pages still to fetch: the round is not over
     for worker in workers:
-        assert worker.wait(timeout=180) == 0  # --idle-exit: the frontier stayed empty
+        assert worker.wait(timeout=600) == 0  # --idle-exit: the frontier stayed empty
     after = runner.invoke(cli, ingest)
     assert after.exit_code == 0, after.output
     (closed,) = last_json(after.output)["crawl_rounds"]

@@ -88,8 +88,8 @@ def test_dead_consumer_messages_are_reclaimed_with_their_delivery_count(client: 
     ids = streams.append_many(client, WORK, [{"n": i} for i in range(4)])
     taken = streams.read_batch(client, WORK, SCORERS, "dies", count=4, block=0.1)
     assert [m.id for m in taken] == ids
-    # Not yet idle long enough: the other consumer gets nothing of it.
-    assert streams.read_batch(client, WORK, SCORERS, "lives", count=4, block=0.1, min_idle=30) == []
+    # Not yet idle long enough (an hour: no pause of a loaded machine comes near): the other consumer gets nothing.
+    assert streams.read_batch(client, WORK, SCORERS, "lives", count=4, block=0.1, min_idle=3600) == []
     time.sleep(0.3)
     claimed = streams.read_batch(client, WORK, SCORERS, "lives", count=4, block=0.1, min_idle=0.2)
     assert [m.id for m in claimed] == ids
@@ -189,16 +189,19 @@ def test_reader_waiting_on_redis_survives_a_restart(redis_server: RedisServer, c
     reader = streams.connect(redis_server.url, wait=True, socket_timeout=5)
 
     def wait_for_work() -> None:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 600
         while not got and time.monotonic() < deadline:
             got.extend(streams.read_batch(reader, WORK, SCORERS, "waiter", count=1, block=0.5))
 
     thread = threading.Thread(target=wait_for_work, daemon=True)
     thread.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 300
+    while not blocked_in_xreadgroup(client):  # the reader is waiting on Redis now
+        assert thread.is_alive() and time.monotonic() < deadline, "the reader never blocked in XREADGROUP"
+        time.sleep(0.01)
     redis_server.restart(kill=True, down_for=2.0)  # killed mid-wait, down for two seconds
     streams.append(client, WORK, {"after": "restart"})
-    thread.join(timeout=60)
+    thread.join(timeout=600)
     assert [m.payload() for m in got] == [{"after": "restart"}]
 
     # Redis back without its data (no append-only file): the group is recreated, not an error.
@@ -206,6 +209,11 @@ def test_reader_waiting_on_redis_survives_a_restart(redis_server: RedisServer, c
     streams.append(client, WORK, {"after": "data loss"})
     again = streams.read_batch(reader, WORK, SCORERS, "waiter", count=5, block=0.5)
     assert [m.payload() for m in again] == [{"after": "data loss"}]  # the new group reads from the start
+
+
+def blocked_in_xreadgroup(client: Any) -> bool:
+    """Whether a client connection is blocked (flag b) in XREADGROUP right now (CLIENT LIST)."""
+    return any(c["cmd"] == "xreadgroup" and "b" in c["flags"] for c in client.client_list())
 
 
 def test_status_shows_depths_pending_dead_letters_and_workers(redis_server: RedisServer, client: Any) -> None:

@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -92,16 +93,17 @@ def test_run_exits_75_while_another_holds_the_lock(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_two_runs_at_once_one_waits_for_the_next_slot(tmp_path: Path, tiny_model: Path) -> None:
     """Two real processes on one database and lock: one runs all stages, the other exits 75."""
-    db_path = tmp_path / "rep.db"
-    small_db(db_path)
-    lock = tmp_path / "jobs.lock"
-    args = ("--db", str(db_path), "run", "--skip-crawl", "--lock-file", str(lock), "--model", str(tiny_model))
-    first = reputation(*args)
-    deadline = time.monotonic() + 60
-    while not (lock.exists() and "pid" in lock.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)  # the first run has the lock once it has written its pid
-    second = reputation(*args)
-    out2, err2 = second.communicate(timeout=120)
+    first, db_path, lock, args = _first_run_frozen_holding_the_lock(tmp_path, tiny_model)
+    try:
+        second = reputation(*args)
+        try:
+            out2, err2 = second.communicate(timeout=600)
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.communicate()
+    finally:
+        first.send_signal(signal.SIGCONT)  # and let it finish
     out1, err1 = first.communicate(timeout=600)
     assert second.returncode == 75, (out2, err2)
     assert "another run holds the lock" in err2 and str(lock) in err2
@@ -119,6 +121,48 @@ def test_two_runs_at_once_one_waits_for_the_next_slot(tmp_path: Path, tiny_model
     assert dict(db.execute("SELECT key, value FROM rollup_meta WHERE key = 'model_id'").fetchall()) == {
         "model_id": "test/tiny-bert"}
     db.conn.close()
+
+
+def _first_run_frozen_holding_the_lock(
+    tmp_path: Path, tiny_model: Path
+) -> tuple[subprocess.Popen[str], Path, Path, tuple[str, ...]]:
+    """A `run` process stopped (SIGSTOP) while it holds the lock, so a second run surely meets it
+    however slow the machine; a run that finished before it could be frozen is tried again afresh."""
+    for attempt in range(5):
+        db_path = tmp_path / f"attempt{attempt}" / "rep.db"
+        db_path.parent.mkdir()
+        small_db(db_path)
+        lock = db_path.parent / "jobs.lock"
+        args = ("--db", str(db_path), "run", "--skip-crawl", "--lock-file", str(lock), "--model", str(tiny_model))
+        first = reputation(*args)
+        deadline = time.monotonic() + 300
+        # It holds the lock once it has written its own pid into the lock file (done after the flock).
+        while True:
+            ended = first.poll() is not None
+            if lock.exists() and f"pid {first.pid} " in lock.read_text():
+                break
+            if ended:
+                raise AssertionError(("the first run ended without taking the lock", *first.communicate()))
+            assert time.monotonic() < deadline, "the first run did not take the lock in 300 s"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGSTOP)
+        if _lock_is_held(lock):  # only `first` runs here: it is frozen holding the lock
+            return first, db_path, lock, args
+        first.send_signal(signal.SIGCONT)  # it was done already: let it exit, try again
+        out, err = first.communicate(timeout=600)
+        assert first.returncode == 0, (out, err)
+    raise AssertionError("the first run always finished before it could be frozen holding the lock")
+
+
+def _lock_is_held(lock: Path) -> bool:
+    """Whether some process holds the flock on ``lock`` (probed without blocking, released at once)."""
+    with lock.open("a") as probe:
+        try:
+            fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(probe.fileno(), fcntl.LOCK_UN)
+        return False
 
 
 def test_failed_stage_stops_the_run_and_is_logged(tmp_path: Path) -> None:
