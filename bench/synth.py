@@ -124,10 +124,30 @@ def make_database(path: Path, n_reviews: int, *, seed: int = 5, text_pool: int =
     conn.execute("PRAGMA cache_size = -262144")
     vendors, brands, engagements, sources = _registry(rng)
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO vendors VALUES (?, ?, ?, ?)", vendors)
-    conn.executemany("INSERT INTO brands VALUES (?, ?, ?)", brands)
-    conn.executemany("INSERT INTO engagements VALUES (?, ?, ?, ?, ?, ?, ?, ?)", engagements)
-    conn.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)", sources)
+    # columns named: later migrations add columns (with defaults) to these tables
+    conn.executemany(_insert_sql("vendors", ("id", "name", "website", "notes")), vendors)
+    conn.executemany(_insert_sql("brands", ("id", "name", "website")), brands)
+    engagement_columns = (
+        "id",
+        "vendor_id",
+        "brand_id",
+        "start_date",
+        "end_date",
+        "scope",
+        "share",
+        "evidence_url",
+    )
+    conn.executemany(_insert_sql("engagements", engagement_columns), engagements)
+    source_columns = (
+        "id",
+        "brand_id",
+        "url",
+        "layout",
+        "crawl_interval_hours",
+        "last_crawl_at",
+        "last_crawl_status",
+    )
+    conn.executemany(_insert_sql("sources", source_columns), sources)
     conn.execute(
         "INSERT INTO crawl_runs (id, stage, started_at, finished_at, status) VALUES (1, 'crawl', ?, ?, 'ok')",
         ("2026-06-30T00:00:00+00:00", "2026-06-30T01:00:00+00:00"),
