@@ -3,36 +3,49 @@
 Scrapy runs every callback and pipeline on one thread, so a page's extraction (lxml parse,
 structured data, layout selectors) and the pipelines' per-review work take turns with the
 downloads. This downloader middleware hands each listing page (a 200 response to a request that
-carries its source) to a process pool and waits for it without blocking the reactor; the result
-rides in the request's meta, and the spider's callback uses it instead of extracting again
-(spiders.reviews). The work is the same function on the same bytes (crawler.extractors
-.extract_reviews); only where it runs changes.
+carries its source) to a worker process and waits for it without blocking the reactor; the
+worker extracts the page and fills its reviews' derived fields (crawler.fields, as the normalise
+pipeline would), the result rides in the request's meta, and the spider's callback uses it
+instead of extracting again (spiders.reviews). The work is the same functions on the same bytes;
+only where it runs changes.
+
+Each worker is a forked process joined to the crawl by two pipes that the reactor's asyncio loop
+watches: no helper threads in the crawl process (a ProcessPoolExecutor's manager and feeder
+threads took the GIL from the reactor on every page), and one length-prefixed pickle each way
+per page.
 
 ``REPUTATION_EXTRACT_PROCESSES`` sets the pool's size: by default one worker when the machine has
 more than one CPU, none (extraction in the crawl process, as before) otherwise or when set to 0.
 Workers are forked when the first page arrives, so they start with the crawl's modules and
-layouts already loaded. Anything that goes wrong in the pool (a worker killed, an error) leaves
-the page to the callback, which extracts it itself: the pool can make a crawl faster, never
-lose or change a page.
+layouts already loaded. Anything that goes wrong in a worker (killed, an error) leaves the page
+to the callback, which extracts it itself: the workers can make a crawl faster, never lose or
+change a page.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import fcntl
+import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
+import struct
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from crawler.clock import CLOCK_SETTING, crawl_clock, crawled_at
 from crawler.decoding import declared_encoding
 from crawler.extractors import ExtractionResult, extract_reviews
+from crawler.fields import normalize_item_counted
 from crawler.stat_keys import COUNTED
 
 if TYPE_CHECKING:
@@ -54,14 +67,35 @@ class PreExtracted(NamedTuple):
     url: str
     layout: str
     encoding: str | None
+    crawled_at: str
     result: ExtractionResult
+
+
+def extract_page(
+    body: bytes, url: str, layout: str, encoding: str | None, crawled_at: str
+) -> ExtractionResult:
+    """The worker's job: a page's reviews, extracted and with their derived fields filled.
+
+    Each review with text is normalised here (crawler.fields, as the normalise pipeline would,
+    against the page's ``crawled_at``) and marked ``normalised``, so the crawl process only
+    counts what was replaced; a review without text is left raw for the validate pipeline to
+    drop and count.
+    """
+    result = extract_reviews(body, url, layout, encoding=encoding)
+    moment = datetime.fromisoformat(crawled_at)
+    for review in result.reviews:
+        if (review.body or "").strip():
+            review.crawled_at = crawled_at
+            review.invalid_chars_replaced = normalize_item_counted(review, moment).replaced
+            review.normalised = True
+    return result
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _die_with_crawl(crawl_pid: int) -> None:
-    """Worker initializer: the kernel SIGKILLs the worker when the crawl process dies (Linux).
+    """In a worker: the kernel SIGKILLs it when the crawl process dies (Linux).
 
     A worker is forked with the crawl's descriptors, the launcher's writer lock among them
     (crawler.launcher), so it must not outlive a killed crawl and keep the lock held.
@@ -72,16 +106,176 @@ def _die_with_crawl(crawl_pid: int) -> None:
         os._exit(1)
 
 
+_HEADER = struct.Struct("<I")  # a frame: its length, then a pickle
+
+
+PIPE_BYTES = 1 << 20  # room for several pages, so a page is handed over in one write
+
+
+def _widen(fd: int) -> None:
+    """Give a pipe PIPE_BYTES of room (Linux; 64 KiB, a page or two, otherwise)."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or above fs.pipe-max-size
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
+class WorkerFailed(Exception):
+    """A worker could not do a page: its error, or the worker itself is gone."""
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _serve(requests: int, replies: int, crawl_pid: int, foreign: list[int]) -> None:
+    """A worker's loop: read a page, reply with its extraction or the error, until the pipe closes.
+
+    ``foreign`` are the crawl's ends of the pipes (this worker's and earlier ones'), inherited by
+    the fork: closed here, or the worker would hold its own request pipe open and never see its end.
+    """
+    _die_with_crawl(crawl_pid)
+    for fd in foreign:
+        os.close(fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the crawl's to handle
+    out = os.fdopen(replies, "wb", buffering=1 << 16)
+    while True:
+        try:
+            (size,) = _HEADER.unpack(_read_exactly(requests, _HEADER.size))
+            task, args = pickle.loads(_read_exactly(requests, size))
+        except EOFError:
+            return
+        reply: tuple[int, bool, Any]
+        try:
+            reply = (task, True, extract_page(*args))
+        except Exception as exc:  # reported to the crawl, which extracts the page itself
+            reply = (task, False, f"{type(exc).__name__}: {exc}")
+        frame = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+        out.write(_HEADER.pack(len(frame)))
+        out.write(frame)
+        out.flush()
+
+
+class _Replies(asyncio.Protocol):
+    """The crawl's end of a worker's reply pipe: settles each page's future as its frame arrives."""
+
+    def __init__(self, worker: _Worker) -> None:
+        self.worker = worker
+        self.buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self.buffer)
+            if len(self.buffer) < _HEADER.size + size:
+                return
+            task, ok, value = pickle.loads(self.buffer[_HEADER.size : _HEADER.size + size])
+            del self.buffer[: _HEADER.size + size]
+            future = self.worker.pending.pop(task, None)
+            if future is None or future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(WorkerFailed(value))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.worker.lost(exc)
+
+
+class _Worker:
+    """One forked worker and the pipes to it, driven by the running asyncio loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, others: list[_Worker]) -> None:
+        self.pending: dict[int, asyncio.Future[ExtractionResult]] = {}
+        self.alive = True
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        for fd in (request_write, reply_write):
+            _widen(fd)
+        context = multiprocessing.get_context("fork")  # starts with the extractors and layouts imported
+        self.process = context.Process(
+            target=_serve,
+            args=(request_read, reply_write, os.getpid(), [request_write, reply_read, *self._ends(others)]),
+            daemon=True,
+            name="extraction-worker",
+        )
+        self.process.start()
+        os.close(request_read)
+        os.close(reply_write)
+        self.requests_fd = request_write
+        self.replies_fd = reply_read
+        self.writer: asyncio.WriteTransport | None = None
+        self.gone: asyncio.Future[None] = loop.create_future()  # set when its reply pipe closes
+        self.reader: asyncio.BaseTransport | None = None
+        self.loop = loop
+
+    @staticmethod
+    def _ends(workers: list[_Worker]) -> list[int]:
+        return [fd for w in workers for fd in (w.requests_fd, w.replies_fd)]
+
+    async def connect(self) -> None:
+        self.writer, _ = await self.loop.connect_write_pipe(
+            asyncio.Protocol, os.fdopen(self.requests_fd, "wb", 0)
+        )
+        self.reader, _ = await self.loop.connect_read_pipe(
+            lambda: _Replies(self), os.fdopen(self.replies_fd, "rb", 0)
+        )
+
+    def submit(self, task: int, args: tuple[Any, ...]) -> asyncio.Future[ExtractionResult]:
+        if not self.alive or self.writer is None or self.writer.is_closing():
+            raise WorkerFailed("the worker is gone")
+        future: asyncio.Future[ExtractionResult] = self.loop.create_future()
+        self.pending[task] = future
+        frame = pickle.dumps((task, args), pickle.HIGHEST_PROTOCOL)
+        self.writer.writelines((_HEADER.pack(len(frame)), frame))
+        return future
+
+    def lost(self, exc: Exception | None) -> None:
+        """The reply pipe closed: every page still out comes back as failed."""
+        self.alive = False
+        if not self.gone.done():
+            self.gone.set_result(None)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(WorkerFailed(f"the worker is gone ({exc or 'pipe closed'})"))
+        self.pending.clear()
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """End the worker: it reads the end of its pipe and returns; killed if it has not in ``timeout``."""
+        if self.writer is not None:
+            self.writer.close()  # the loop closes the pipe on its next turn: wait, do not block it
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.gone), timeout)
+        self.process.join(0.5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        if self.reader is not None:
+            self.reader.close()
+
+
 def default_processes() -> int:
     """One worker beside the crawl process when there is a second CPU for it."""
     return 1 if (os.cpu_count() or 1) > 1 else 0
 
 
-def take_pre_extracted(meta: dict[str, Any], url: str, layout: str, encoding: str | None) -> ExtractionResult | None:
-    """The pool's result for this page when it was extracted with exactly these inputs, else None."""
+def take_pre_extracted(
+    meta: dict[str, Any], url: str, layout: str, encoding: str | None
+) -> PreExtracted | None:
+    """The pool's work on this page when it was extracted with exactly these inputs, else None."""
     found = meta.pop(EXTRACTED_META, None)
-    if isinstance(found, PreExtracted) and (found.url, found.layout, found.encoding) == (url, layout, encoding):
-        return found.result
+    if isinstance(found, PreExtracted) and (found.url, found.layout, found.encoding) == (
+        url,
+        layout,
+        encoding,
+    ):
+        return found
     return None
 
 
@@ -91,8 +285,11 @@ class ExtractionPoolMiddleware:
     def __init__(self, crawler: Crawler, processes: int) -> None:
         self.crawler = crawler
         self.processes = processes
-        self.pool: ProcessPoolExecutor | None = None
+        self.workers: list[_Worker] = []
+        self.starting: asyncio.Future[None] | None = None
+        self.tasks = itertools.count()
         self.broken = False
+        self.clock = crawl_clock(crawler.settings.get(CLOCK_SETTING))
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -103,14 +300,24 @@ class ExtractionPoolMiddleware:
             raise NotConfigured(f"{PROCESSES_SETTING} is 0: pages are extracted in the crawl process")
         return cls(crawler, processes)
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self.pool is None:
-            # fork: the workers start with the extractors and layouts already imported
-            self.pool = ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("fork"),
-                initializer=_die_with_crawl, initargs=(os.getpid(),),
-            )  # fmt: skip
-        return self.pool
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        workers: list[_Worker] = []
+        for _ in range(self.processes):
+            workers.append(_Worker(loop, workers))
+        self.workers = workers
+        for worker in workers:
+            await worker.connect()
+
+    async def _worker(self) -> _Worker:
+        """The live worker with the fewest pages out, forking the workers on first use."""
+        if self.starting is None:  # the first page forks them; pages arriving meanwhile wait
+            self.starting = asyncio.ensure_future(self._start())
+        await self.starting
+        alive = [w for w in self.workers if w.alive]
+        if not alive:
+            raise WorkerFailed("every extraction worker is gone")
+        return min(alive, key=lambda w: len(w.pending))
 
     async def process_response(self, request: Request, response: Response) -> Response:
         source = request.meta.get("source")
@@ -118,24 +325,24 @@ class ExtractionPoolMiddleware:
             return response
         layout = str(source.layout)
         encoding = declared_encoding(response.headers.get(b"Content-Type"), response.body)
+        moment = crawled_at(self.clock)
         try:
-            future = self._pool().submit(extract_reviews, response.body, response.url, layout, encoding=encoding)
-            result = await asyncio.wrap_future(future)
+            worker = await self._worker()
+            args = (response.body, response.url, layout, encoding, moment)
+            result = await worker.submit(next(self.tasks), args)
         except Exception as exc:  # a broken pool, a layout error: the callback extracts (and reports) it
             if self.crawler.stats is not None:
                 self.crawler.stats.inc_value(POOL_FALLBACKS)
-            if not isinstance(exc, ValueError | LookupError):
-                logger.debug("extraction pool could not take %s: %r", response.url, exc)
-            if type(exc).__name__ == "BrokenProcessPool":
+            logger.debug("extraction worker could not do %s: %s", response.url, exc)
+            if not self.broken and self.workers and not any(w.alive for w in self.workers):
                 self.broken = True
-                logger.warning("extraction pool broke (%r); extracting in the crawl process", exc)
+                logger.warning("extraction workers are gone (%s); extracting in the crawl process", exc)
             return response
-        request.meta[EXTRACTED_META] = PreExtracted(response.url, layout, encoding, result)
+        request.meta[EXTRACTED_META] = PreExtracted(response.url, layout, encoding, moment, result)
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(POOL_PAGES)
         return response
 
-    def spider_closed(self, spider: Any = None) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+    async def spider_closed(self, spider: Any = None) -> None:
+        workers, self.workers = self.workers, []
+        await asyncio.gather(*(worker.close() for worker in workers))

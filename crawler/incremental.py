@@ -58,7 +58,8 @@ def identified(item: ReviewItem) -> Identified | None:
     if item.source_id is None or not (item.body or "").strip():
         return None
     twin = copy.copy(item)
-    normalize_item_counted(twin, crawled_moment(twin))
+    if not twin.normalised:
+        normalize_item_counted(twin, crawled_moment(twin))
     if not (twin.body or "").strip():
         return None
     twin.site_review_id = normalise_site_id(twin.site_review_id)

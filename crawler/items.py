@@ -41,6 +41,14 @@ class ReviewItem:
     date_precision: str = "missing"
     language: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # set where the derived fields were filled beside the crawl (crawler.extraction_pool), so the
+    # normalise pipeline only counts; never stored or streamed (TRANSIENT_FIELDS)
+    normalised: bool = False
+    invalid_chars_replaced: int = 0
+
+
+# ReviewItem fields that live only inside one crawl process (see ``normalised`` above).
+TRANSIENT_FIELDS = frozenset({"normalised", "invalid_chars_replaced"})
 
 
 @dataclass

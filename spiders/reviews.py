@@ -43,6 +43,7 @@ from twisted.python.failure import Failure
 from crawler import stat_keys as keys
 from crawler.aggregates import send_aggregate
 from crawler.browser import BROWSER_META, BROWSER_UNAVAILABLE
+from crawler.clock import CLOCK_SETTING, crawl_clock, crawled_at
 from crawler.crawl_db import CrawlDatabase
 from crawler.decoding import declared_encoding
 from crawler.extraction_pool import take_pre_extracted
@@ -105,21 +106,6 @@ def error_reason(failure: Failure) -> str:
         if cls.__name__ in ERROR_REASONS:
             return ERROR_REASONS[cls.__name__]
     return type(failure.value).__name__
-
-
-def crawl_clock(value: str | None) -> str | None:
-    """REPUTATION_CRAWL_CLOCK as an ISO time in UTC (a bare date means its noon); None when unset."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ReputationError(f"REPUTATION_CRAWL_CLOCK: {value!r} is not an ISO date or time") from None
-    if len(str(value)) == 10:
-        moment = moment.replace(hour=12)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=UTC, microsecond=0).isoformat()
 
 
 class ReviewsSpider(scrapy.Spider):
@@ -185,7 +171,7 @@ class ReviewsSpider(scrapy.Spider):
         settings = crawler.settings
         spider.max_pages = max(1, settings.getint("REPUTATION_MAX_PAGES_PER_SOURCE", 1000))
         spider.max_empty_pages = max(1, settings.getint("REPUTATION_MAX_EMPTY_PAGES", 3))
-        spider.clock = crawl_clock(settings.get("REPUTATION_CRAWL_CLOCK"))
+        spider.clock = crawl_clock(settings.get(CLOCK_SETTING))
         if not spider.sources:
             spider.logger.warning("no sources to crawl for %s", spider.selection)
         return spider
@@ -217,7 +203,6 @@ class ReviewsSpider(scrapy.Spider):
         source: Source = response.meta["source"]
         self.count_page(source)
         stats = self.crawler.stats
-        crawled_at = self.clock or datetime.now(UTC).replace(microsecond=0).isoformat()
         # Only what the response states; an undeclared page is detected by the extractors
         # (crawler.decoding), not by Scrapy's whole-body guess.
         encoding = declared_encoding(response.headers.get(b"Content-Type"), response.body)
@@ -225,9 +210,12 @@ class ReviewsSpider(scrapy.Spider):
             stats.inc_value(keys.COUNTED + keys.CHARSET_GUESSED)
         try:
             # extracted in crawler.extraction_pool's worker while this process fetched, or here
-            result = take_pre_extracted(response.meta, response.url, source.layout, encoding) or extract_reviews(
-                response.body, response.url, source.layout, encoding=encoding
-            )
+            pre = take_pre_extracted(response.meta, response.url, source.layout, encoding)
+            if pre is None:
+                moment = crawled_at(self.clock)
+                result = extract_reviews(response.body, response.url, source.layout, encoding=encoding)
+            else:
+                moment, result = pre.crawled_at, pre.result
         except ReputationError as exc:  # a misconfigured layout: count it and why, keep crawling
             self.crawler.stats.inc_value(keys.ERRORS + keys.LAYOUT_ERROR)
             self.crawler.stats.inc_value(keys.SOURCE_ERRORS + source.id)
@@ -240,7 +228,7 @@ class ReviewsSpider(scrapy.Spider):
         for error in result.errors:
             self.crawler.stats.inc_value(keys.EXTRACT_ERRORS + error.extractor)
             self.logger.info("%s: %s", response.url, error)
-        send_aggregate(self.crawler, source.id, result.aggregate, crawled_at)  # -> source_aggregates
+        send_aggregate(self.crawler, source.id, result.aggregate, moment)  # -> source_aggregates
         if not result.reviews:
             stats.inc_value(keys.EMPTY_PAGES)
             if not stats.get_value(keys.SOURCE_EMPTY + source.id):
@@ -249,7 +237,7 @@ class ReviewsSpider(scrapy.Spider):
         for item in result.reviews:
             item.source_id = source.id
             item.brand_id = source.brand_id
-            item.crawled_at = crawled_at
+            item.crawled_at = moment
             item.url = item.url or response.url
             if self.first_sighting(item):
                 new.append(item)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from spiders.reviews import crawl_clock
+from crawler.clock import crawl_clock
 from storage.errors import ReputationError
 
 REPO = Path(__file__).resolve().parent.parent

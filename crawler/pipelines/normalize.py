@@ -42,7 +42,10 @@ class NormalizePipeline:
 
     def process_review(self, item: ReviewItem) -> ReviewItem:
         """One review's derived fields; dropped (counted) when its text cleans away to nothing."""
-        item, replaced = normalize_item_counted(item, crawled_moment(item))
+        if item.normalised:  # done beside the crawl (crawler.extraction_pool): only count it
+            replaced = item.invalid_chars_replaced
+        else:
+            item, replaced = normalize_item_counted(item, crawled_moment(item))
         if replaced and self.stats is not None:
             self.stats.inc_value(keys.COUNTED + keys.INVALID_CHARS_REPLACED, replaced)
         if not (item.body or "").strip():

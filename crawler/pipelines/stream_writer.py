@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.exceptions import NotConfigured
 
 from crawler.aggregates import SourceAggregate, aggregate_found
-from crawler.items import ReviewItem, ReviewOrPage, reviews_of
+from crawler.items import TRANSIENT_FIELDS, ReviewItem, ReviewOrPage, reviews_of
 from crawler.pipelines.dedupe import DedupePipeline
 from crawler.redis_frontier import connect, worker_author_key
 
@@ -43,7 +43,10 @@ STREAMED = "reputation/streamed"  # stats: items appended to the stream
 
 def item_payload(item: ReviewItem) -> dict[str, Any]:
     """The item as a JSON-ready dict (every field of ReviewItem, by name)."""
-    return dataclasses.asdict(item)
+    payload = dataclasses.asdict(item)
+    for name in TRANSIENT_FIELDS:
+        del payload[name]
+    return payload
 
 
 def aggregate_fields(found: SourceAggregate, worker: str) -> dict[str, str]:

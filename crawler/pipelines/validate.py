@@ -60,7 +60,9 @@ class ValidatePipeline:
         if not isinstance(item, ReviewItem):
             drop(self.stats, "not_a_review", type(item).__name__)
         where = item.url or "?"
-        if not (item.body or "").strip():
+        # a normalised review had text before cleaning; if cleaning emptied it, the normalise
+        # pipeline drops it as empty_after_cleaning, as it would a raw one
+        if not item.normalised and not (item.body or "").strip():
             drop(self.stats, "missing_body", where)
         if not item.brand_id:
             drop(self.stats, "missing_brand", where)

@@ -29,7 +29,7 @@ import sqlite_utils
 
 from crawler.aggregates import SourceAggregate
 from crawler.extractors.result import Aggregate
-from crawler.items import ReviewItem
+from crawler.items import TRANSIENT_FIELDS, ReviewItem
 from crawler.pipelines.review_writer import write_batch
 from crawler.redis_frontier import frontier_empty
 from reputation.distributed import streams
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 REASON_STORE_FAILED = "store_failed"
 #: Aggregate ratings ingested outside a crawl run (``reputation ingest`` alone): counted, not stored.
 REASON_AGGREGATE_WITHOUT_RUN = "aggregate_without_run"
-_FIELDS = {f.name: f for f in dataclasses.fields(ReviewItem)}
+_FIELDS = {f.name: f for f in dataclasses.fields(ReviewItem) if f.name not in TRANSIENT_FIELDS}
 _REQUIRED_TEXT = ("id", "source_id", "brand_id", "body", "body_hash")
 _TEXT = (str, type(None))
 _NUMBER = (int, float, type(None))
