@@ -81,6 +81,7 @@ ALIVE_PREFIX = f"{PREFIX}:alive:"  # + worker name: heartbeat, expires after the
 POLITE_PREFIX = f"{PREFIX}:polite:"  # + host: the per-host token of SharedPolitenessMiddleware
 DEAD_REQUESTS_KEY = f"{PREFIX}:dead_requests"  # lease id -> encoded request given up on
 REQUEUED_KEY = f"{PREFIX}:requeued"  # list of URLs requeued from dead workers' leases (the latest 10,000)
+GENERATION_KEY = f"{PREFIX}:generation"  # counter: one more per round (``new_round``)
 # Shared with reputation.distributed.streams (this layer cannot import it; a test checks they agree).
 DEAD_LETTER_STREAM = "reputation:dead"
 DEAD_LETTER_COUNTS = "reputation:dead:counts"
@@ -94,6 +95,11 @@ AUTHOR_KEY_FIELD = "author_key"
 WORKER_SPIDER = "reviews_frontier"
 
 LEASE_META = "frontier_lease"
+# request.meta key: the round (GENERATION_KEY's value) the request belongs to; start entries carry it too.
+GENERATION_META = "frontier_generation"
+#: Signal (``generation``: str) a worker sends when it meets a request of a newer round than its
+#: last: what it remembers of a crawl (pages requested, reviews seen) belongs to the last round.
+new_generation = object()
 # request.meta key: the page (the id of the response) whose callback yielded the request; popped
 # before the request is queued. Set by PageOutputMiddleware, read by FrontierScheduler.enqueue_request.
 PAGE_META = "frontier_page"
@@ -466,15 +472,26 @@ def frontier_empty(client: redis.Redis) -> bool:
 
 
 def new_round(client: redis.Redis) -> bool:
-    """Forget the last round's duplicate filter when the frontier is empty; True if it was.
+    """Forget the last round's duplicate filter when the frontier is empty, and count one more
+    round (``GENERATION_KEY``); True if it was.
 
     The filter persists so restarted workers do not fetch a page twice within a round; the next
-    round (tomorrow's crawl of the same sources) must fetch the pages again.
+    round (tomorrow's crawl of the same sources) must fetch the pages again, and running workers
+    must forget what they requested and saw in the last one (``new_generation``).
     """
     if not frontier_empty(client):
         return False
-    client.delete(DUPEFILTER_KEY, LEASE_TRIES_KEY)
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(DUPEFILTER_KEY, LEASE_TRIES_KEY)
+    pipe.incr(GENERATION_KEY)
+    pipe.execute()
     return True
+
+
+def current_generation(client: redis.Redis) -> str:
+    """The round the frontier is in (``new_round`` counts them); "" before the first."""
+    value = client.get(GENERATION_KEY)
+    return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
 class RedisStartAdapter:
@@ -568,7 +585,7 @@ def worker_settings(
             "ITEM_PIPELINES": pipelines,
             "DOWNLOADER": "crawler.redis_frontier.PoliteDownloader",  # one per-host delay for all workers
             "REPUTATION_DB": None,
-            "REPUTATION_WORKER_IDLE_EXIT": idle_exit or 0,
+            "REPUTATION_WORKER_IDLE_EXIT": -1 if idle_exit is None else idle_exit,  # -1: never
             **(overrides or {}),
         },
         priority="cmdline",
@@ -597,9 +614,9 @@ def run_worker(
     Blocks (it runs the Twisted reactor): once per process. ``on_tick(stats)`` runs every
     ``tick_seconds`` while crawling (a heartbeat).
     """
+    # Scrapy's log on stderr (LOG_INSTALL_ROOT_HANDLER, on by default; at LOG_LEVEL).
     process = CrawlerProcess(
-        worker_settings(redis_url, overrides=settings, worker=worker, lease_ttl=lease_ttl, idle_exit=idle_exit),
-        install_root_handler=True,
+        worker_settings(redis_url, overrides=settings, worker=worker, lease_ttl=lease_ttl, idle_exit=idle_exit)
     )
     crawler = process.create_crawler(WORKER_SPIDER)
     loops: list[task.LoopingCall] = []

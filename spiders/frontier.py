@@ -8,9 +8,21 @@ Navigation and extraction are the ``reviews`` spider's own (this subclasses it);
   page, once its items are in the items stream and its next pages in the frontier (counted by
   crawler.redis_frontier.PageOutputMiddleware, not at the callback's end), is recorded in the
   pages stream and its lease released;
-* the page budget and the repeating-page stop count per worker (each sees the pages it fetched),
+* the page budget and the repeating-page stop count per worker and round (each sees the pages it
+  fetched; a worker that outlives a round forgets it when the next begins: ``enter_generation``),
   and an incremental crawl does not stop early at known reviews (that needs the database): it
   reads the listing newest first to its end and the writer stores known reviews as unchanged.
+
+Each page record in the pages stream says what the writer needs to close the round as a
+single-machine crawl closes itself (reputation.distributed.rounds): ``status``, ``items``,
+``error`` (why the page failed, named by spiders.reviews.error_reason as in a local crawl's
+``errors_by_reason``), ``stop`` (why the walk did not go on from this page: the reviews
+spider's stop or skip reason, as ``reputation/source_stopped/`` keeps it; empty when it went
+on or the listing ended there), ``skipped`` (the skip reason when the page was not fetched:
+robots_txt, ignored, out_of_scope), ``empty`` (what a page without a review looked like:
+crawler.source_status.classify_empty_page) and ``dropped`` (reviews this worker dropped,
+duplicates within its crawl apart, since its previous record: a dropped review's row would look
+removed).
 
 Run by crawler.redis_frontier.run_worker (``reputation worker crawl --redis URL``).
 """
@@ -31,26 +43,34 @@ from scrapy.http import Response
 from scrapy_redis.spiders import RedisMixin
 from twisted.python.failure import Failure
 
+from crawler import stat_keys as keys
 from crawler.items import ReviewPage
 from crawler.redis_frontier import (
     DEAD_LETTER_COUNTS,
     DEAD_LETTER_STREAM,
+    GENERATION_META,
     PAGES_STREAM,
     REASON_MALFORMED,
     START_KEY,
     RedisStartAdapter,
     connect,
     frontier_depth,
+    new_generation,
     release,
 )
+from crawler.source_status import OUT_OF_SCOPE_REDIRECT, classify_empty_page
 from crawler.sources import SOURCE_COLUMNS
-from spiders.reviews import ReviewsSpider
+from spiders.reviews import ReviewsSpider, error_reason, page_text
 from storage.records import Source
 
 logger = logging.getLogger(__name__)
 
-#: The pages stream is for checks and status; bounded so it never grows without end.
+#: The pages stream is for checks, status and closing rounds; bounded so it never grows without end.
 PAGES_STREAM_MAXLEN = 1_000_000
+#: Drops that lose nothing (the same review twice in one worker's crawl): not reported as drops.
+_HARMLESS_DROPS = (keys.DROPPED + "duplicate_in_run",)
+#: The reviews spider's count of pages their layout could not read (a misconfigured layout).
+LAYOUT_ERRORS = keys.ERRORS + keys.LAYOUT_ERROR
 
 
 def source_from_entry(entry: Mapping[str, Any]) -> Source:
@@ -72,6 +92,8 @@ class OpenPage:
     done: int = 0  # outputs in Redis: items out of the pipelines, requests in the frontier
     outputs: int | None = None  # what the callback handed the engine; None until it ended
     items: int = 0  # items among ``done`` (for the pages stream)
+    stop: str = ""  # why the walk did not go on from this page (ReviewsSpider.note_stopped)
+    error: str = ""  # why the page could not be read (layout_error: its layout is misconfigured here)
 
 
 class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # type: ignore[misc,unused-ignore]
@@ -85,6 +107,9 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
     empty_since: float | None = None
     worker = "crawl"
     open_pages: dict[int, OpenPage]  # id(response) -> the page awaiting its outputs
+    noted_stop: str | None = None  # the stop ReviewsSpider noted during the current page step
+    generation = ""  # the round (crawler.redis_frontier.GENERATION_KEY) this worker's state belongs to
+    drops_reported = 0  # this worker's drops already counted in a page record
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> FrontierReviewsSpider:
@@ -96,8 +121,8 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
         spider.max_pages = max(1, settings.getint("REPUTATION_MAX_PAGES_PER_SOURCE", 1000))
         spider.max_empty_pages = max(1, settings.getint("REPUTATION_MAX_EMPTY_PAGES", 3))
         spider.selection = {"redis": True}
-        idle = settings.getfloat("REPUTATION_WORKER_IDLE_EXIT", 0.0)
-        spider.idle_exit = idle if idle > 0 else None
+        idle = settings.getfloat("REPUTATION_WORKER_IDLE_EXIT", -1.0)  # negative: run until stopped
+        spider.idle_exit = idle if idle >= 0 else None
         spider.setup_redis(crawler)
         spider.server = connect(settings["REDIS_URL"])  # retries through Redis restarts
         spider.count_size = spider.server.llen
@@ -127,12 +152,57 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
             pipe.execute()
             logger.error("dead-lettered a start entry: %s", exc)
             return []
+        self.enter_generation(entry.get("generation"))
         return [self.page_request(entry["url"], source, page=1)]
+
+    def enter_generation(self, generation: Any) -> None:
+        """Forget the last round when a request of a newer one arrives.
+
+        A worker outlives rounds: the pages it requested (which it would not request again), the
+        reviews it saw (a page of them would stop the walk as repeating), each source's page
+        budget and its dedupe pipeline's ids belong to one round. Rounds begin only when the
+        frontier is empty, so no page of the last round is still in hand.
+        """
+        if not isinstance(generation, str) or not generation.isdigit():
+            return  # an entry from an older enqueuer: no rounds to tell apart
+        if self.generation.isdigit() and int(generation) <= int(self.generation):
+            return
+        self.generation = generation
+        self.requested.clear()
+        self.pages_requested.clear()
+        self.over_budget.clear()
+        self.seen_reviews.clear()
+        self.crawler.signals.send_catch_log(signal=new_generation, generation=generation)
+
+    def page_request(self, url: str, source: Source, *, page: int, empty_run: int = 0) -> scrapy.Request:
+        request = super().page_request(url, source, page=page, empty_run=empty_run)
+        if self.generation:
+            request.meta[GENERATION_META] = self.generation
+        return request
 
     def parse_page(self, response: Response) -> Iterator[ReviewPage | scrapy.Request]:
         # Counted by crawler.redis_frontier.PageOutputMiddleware as its outputs reach the engine.
-        self.open_pages[id(response)] = OpenPage(response)
-        yield from super().parse_page(response)
+        state = self.open_pages[id(response)] = OpenPage(response)
+        self.enter_generation(response.meta.get(GENERATION_META))
+        outputs = super().parse_page(response)
+        stats = self.crawler.stats
+        while True:  # each step runs synchronously: a stop or layout error during it is this page's
+            self.noted_stop = None
+            layout_errors = stats.get_value(LAYOUT_ERRORS, 0) if stats else 0
+            try:
+                output = next(outputs)
+            except StopIteration:
+                return
+            finally:
+                state.stop = state.stop or self.noted_stop or ""
+                self.noted_stop = None
+                if stats and stats.get_value(LAYOUT_ERRORS, 0) != layout_errors:
+                    state.error = keys.LAYOUT_ERROR
+            yield output
+
+    def note_stopped(self, source: Source, reason: str) -> None:
+        super().note_stopped(source, reason)
+        self.noted_stop = reason
 
     def tracks_page(self, response: Any) -> bool:
         """Whether the page's outputs are awaited before its lease is released (PageOutputMiddleware asks)."""
@@ -175,15 +245,33 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
         state.done += done
         if state.outputs is not None and state.done >= state.outputs:
             del self.open_pages[page]
-            self.page_done(state.response.request, state.response.status, state.items)
+            empty = "" if state.items or state.error else classify_empty_page(page_text(state.response))
+            self.page_done(state.response.request, state.response.status, state.items, error=state.error,
+                           stop=state.stop, empty=empty)  # fmt: skip
 
     def page_failed(self, failure: Failure) -> None:
+        """Count it as a local crawl does; record it with the same reason (a skip notes a stop, an error does not)."""
+        self.noted_stop = None
         super().page_failed(failure)
+        skipped, self.noted_stop = self.noted_stop, None
         request = failure.request  # type: ignore[attr-defined]
         response = getattr(failure.value, "response", None)
-        self.page_done(request, getattr(response, "status", 0) or 0, 0, error=type(failure.value).__name__)
+        status = getattr(response, "status", 0) or 0
+        if skipped:  # a listing that redirects off its site at once is "empty", as in a local crawl
+            first = skipped == keys.OUT_OF_SCOPE and request.meta.get("page", 1) == 1
+            self.page_done(
+                request,
+                status,
+                0,
+                stop=skipped,
+                skipped=skipped,
+                empty=OUT_OF_SCOPE_REDIRECT if first else "",
+            )
+        else:
+            self.page_done(request, status, 0, error=error_reason(failure))
 
-    def page_done(self, request: scrapy.Request | None, status: int, items: int, error: str = "") -> None:
+    def page_done(self, request: scrapy.Request | None, status: int, items: int, *, error: str = "", stop: str = "",
+                  skipped: str = "", empty: str = "") -> None:  # fmt: skip
         """Record the page in the pages stream, then release its frontier lease."""
         if request is None:
             return
@@ -191,10 +279,23 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
         self.server.xadd(
             PAGES_STREAM,
             {"url": request.url, "source_id": source.id if source else "", "status": str(status),
-             "items": str(items), "error": error, "worker": self.worker},
+             "items": str(items), "error": error, "stop": stop, "skipped": skipped, "empty": empty,
+             "dropped": str(self.new_drops()), "worker": self.worker},
             maxlen=PAGES_STREAM_MAXLEN, approximate=True,
         )  # fmt: skip
         release(self.crawler, request)
+
+    def new_drops(self) -> int:
+        """Reviews dropped (duplicates within this worker's crawl apart) since the last page record.
+
+        A page's drops happen before its record (its lease waits for its items), so the records of
+        a round add up to at least every drop of its pages.
+        """
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        total = sum(int(v) for k, v in stats.items()
+                    if k.startswith(keys.DROPPED) and k not in _HARMLESS_DROPS and isinstance(v, int | float))  # fmt: skip
+        new, self.drops_reported = total - self.drops_reported, total
+        return max(0, new)
 
     def spider_idle(self) -> None:
         """Take more start entries; with ``idle_exit``, stop once the whole frontier stayed empty that long."""

@@ -31,7 +31,7 @@ from scrapy.exceptions import NotConfigured
 from crawler.aggregates import SourceAggregate, aggregate_found
 from crawler.items import TRANSIENT_FIELDS, ReviewItem, ReviewOrPage, reviews_of
 from crawler.pipelines.dedupe import DedupePipeline
-from crawler.redis_frontier import connect, worker_author_key
+from crawler.redis_frontier import connect, new_generation, worker_author_key
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -110,7 +110,12 @@ class WorkerDedupePipeline(DedupePipeline):
     def from_crawler(cls, crawler: Crawler) -> WorkerDedupePipeline:
         pipeline = cls(None, crawler.stats)  # type: ignore[arg-type]  # no database in a worker
         pipeline.redis_url = crawler.settings["REDIS_URL"]
+        crawler.signals.connect(pipeline.forget_round, signal=new_generation)
         return pipeline
+
+    def forget_round(self, generation: str) -> None:
+        """A new round: its reviews are seen anew (a repeat of the last round's is no duplicate)."""
+        self.seen.clear()
 
     def open_spider(self, spider: Any = None) -> None:
         self.key = worker_author_key(self.redis_url)

@@ -10,7 +10,7 @@ from types import FrameType
 
 import click
 
-from reputation.commands.common import open_db
+from reputation.commands.common import open_db, say
 from reputation.commands.worker import redis_option
 from storage.lock import writer_lock
 
@@ -66,15 +66,17 @@ def ingest(
         click.echo(json.dumps(summary.as_dict(), sort_keys=True))
         return
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.item_outcomes.items()))
-    click.echo(f"items {summary.items}" + (f" ({outcomes})" if outcomes else ""))
-    click.echo(f"scores stored {summary.scores.stored}, unchanged {summary.scores.unchanged}")
+    say(ctx, f"items {summary.items}" + (f" ({outcomes})" if outcomes else ""))
+    say(ctx, f"scores stored {summary.scores.stored}, unchanged {summary.scores.unchanged}")
     if summary.scores.dead_lettered:
-        click.echo(
-            "dead-lettered: " + ", ".join(f"{r} {n}" for r, n in sorted(summary.scores.dead_lettered.items()))
+        say(
+            ctx,
+            "dead-lettered: "
+            + ", ".join(f"{r} {n}" for r, n in sorted(summary.scores.dead_lettered.items())),
         )
     for closed in summary.crawl_rounds:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(Counter(closed.sources.values()).items()))
-        click.echo(f"crawl round closed: run {closed.run_id} {closed.status}, {closed.pages} pages, "
-                   f"{len(closed.sources)} sources ({statuses})")  # fmt: skip
+        say(ctx, f"crawl round closed: run {closed.run_id} {closed.status}, {closed.pages} pages, "
+                 f"{len(closed.sources)} sources ({statuses})")  # fmt: skip
     if summary.enqueued:
-        click.echo("sent to scoring: " + ", ".join(f"{m} {n}" for m, n in sorted(summary.enqueued.items())))
+        say(ctx, "sent to scoring: " + ", ".join(f"{m} {n}" for m, n in sorted(summary.enqueued.items())))

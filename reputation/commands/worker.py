@@ -6,9 +6,12 @@ reputation.distributed.crawl_worker and reputation.distributed.score_worker.
 
 from __future__ import annotations
 
+import logging
+
 import click
 
-from reputation.commands.common import model_option
+from reputation import logs
+from reputation.commands.common import model_option, say
 
 REDIS_ENV = "REPUTATION_REDIS"
 
@@ -57,7 +60,9 @@ def worker() -> None:
     default=None,
     help="Exit after the frontier stayed empty this many seconds (default: run until stopped).",
 )
+@click.pass_context
 def crawl(
+    ctx: click.Context,
     redis_url: str,
     name: str | None,
     overrides: tuple[str, ...],
@@ -81,12 +86,22 @@ def crawl(
         if not sep or not key:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-s")
         settings[key] = value
+    level = _chosen_level(ctx)
+    if level is not None and "LOG_LEVEL" not in settings:  # -q / -v / --log-level reach Scrapy's log too
+        settings["LOG_LEVEL"] = level
     stats = run_crawl_worker(
         redis_url, settings=settings or None, worker=name, lease_ttl=lease_ttl, idle_exit=idle_exit
     )
-    click.echo(
-        f"pages {stats.get('reputation/pages', 0)}, items streamed {stats.get('reputation/streamed', 0)}"
+    say(
+        ctx, f"pages {stats.get('reputation/pages', 0)}, items streamed {stats.get('reputation/streamed', 0)}"
     )
+
+
+def _chosen_level(ctx: click.Context) -> str | None:
+    """The stderr level the user chose with -v/-q/--log-level (logging's name for it), None when none."""
+    obj = ctx.find_root().ensure_object(dict)
+    level = logs.level_for(obj.get("verbose", 0), obj.get("quiet", False), obj.get("log_level"))
+    return None if level is None else logging.getLevelName(level)
 
 
 @worker.command("score")
@@ -120,7 +135,9 @@ def crawl(
 @click.option(
     "--exit-when-idle", is_flag=True, help="Exit once no work is waiting (default: run until stopped)."
 )
+@click.pass_context
 def score(
+    ctx: click.Context,
     redis_url: str,
     model: str | None,
     device: str,
@@ -154,7 +171,6 @@ def score(
         exit_when_idle=exit_when_idle,
         name=name,
     )
-    click.echo(
-        f"{summary.name}: model {summary.model_id} @ {summary.model_revision}: scored {summary.scored}, "
-        f"failed {summary.failed}, taken over by others {summary.superseded}, dead-lettered {summary.dead_lettered}"
-    )
+    say(ctx, f"{summary.name}: model {summary.model_id} @ {summary.model_revision}: scored {summary.scored}, "
+             f"failed {summary.failed}, taken over by others {summary.superseded}, "
+             f"dead-lettered {summary.dead_lettered}")  # fmt: skip

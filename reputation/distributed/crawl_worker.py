@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crawler.redis_frontier import run_worker, worker_name
+from crawler.redis_frontier import run_worker, worker_author_key, worker_name
 from crawler.stat_keys import PAGES
 from reputation.distributed import streams
+from storage.errors import ReputationError
 
 
 def run_crawl_worker(
@@ -30,10 +31,13 @@ def run_crawl_worker(
     the whole frontier empty); returns the crawl's stats. Blocks; call once per process.
 
     ``settings`` are Scrapy settings over the project's polite defaults (``-s KEY=VALUE``).
-    Waits for Redis when it is down, at start and during the crawl.
+    Waits for Redis when it is down, at start and during the crawl. Raises ReputationError (one
+    line for the CLI) when there is no author key to pseudonymise with, or when the crawl could not
+    start at all (Scrapy's log says why).
     """
     name = worker or worker_name()
     client = streams.connect(redis_url, wait=True)
+    worker_author_key(redis_url)  # checked here too: inside Scrapy it would be a traceback and exit 0
     beat = streams.Heartbeat(client, name, "crawl")
     beat.start()
     done = [0]
@@ -46,4 +50,6 @@ def run_crawl_worker(
     stats = run_worker(redis_url, settings=settings, worker=name, lease_ttl=lease_ttl, idle_exit=idle_exit,
                        on_tick=tick)  # fmt: skip
     beat.beat(processed=int(stats.get(PAGES, 0)) - done[0], state="stopped")
+    if "finish_reason" not in stats:  # the spider never opened: nothing was crawled
+        raise ReputationError("the crawl worker could not start its crawl (the log above says why)")
     return stats

@@ -32,7 +32,7 @@ import sqlite_utils
 from crawler.extractors.platforms.urls import first_page, newest_first
 from crawler.identity import author_key
 from crawler.launcher import check_layouts
-from crawler.redis_frontier import AUTHOR_KEY_FIELD, CONFIG_KEY, START_KEY, new_round
+from crawler.redis_frontier import AUTHOR_KEY_FIELD, CONFIG_KEY, START_KEY, current_generation, new_round
 from crawler.sources import FULL, crawl_kind, select_sources
 from reputation.distributed import streams
 from storage.database import connect, utcnow
@@ -62,11 +62,14 @@ class Enqueued:
                 + ("; new crawl round" if self.new_round else "; added to the running round"))  # fmt: skip
 
 
-def start_entry(source: Source, *, now: datetime, full: bool = False) -> dict[str, object]:
-    """The start entry of one source: its first page, the source row and the kind of crawl."""
+def start_entry(
+    source: Source, *, now: datetime, full: bool = False, generation: str = ""
+) -> dict[str, object]:
+    """The start entry of one source: its first page, the source row, the kind of crawl and the
+    round it belongs to (crawler.redis_frontier.GENERATION_KEY: workers start afresh on a new one)."""
     kind = crawl_kind(source, now, full=full)
     url = source.url if kind == FULL else first_page(newest_first(source.url))
-    return {"url": url, "source": dataclasses.asdict(source), "kind": kind}
+    return {"url": url, "source": dataclasses.asdict(source), "kind": kind, "generation": generation}
 
 
 def enqueue_sources(client: redis.Redis, sources: Iterable[Source], *, full: bool = False,
@@ -74,7 +77,8 @@ def enqueue_sources(client: redis.Redis, sources: Iterable[Source], *, full: boo
     """Push start entries for ``sources`` (one MULTI/EXEC: all or none)."""
     moment = now or datetime.now(UTC)
     fresh = new_round(client)
-    entries = [start_entry(s, now=moment, full=full) for s in sources]
+    generation = current_generation(client)
+    entries = [start_entry(s, now=moment, full=full, generation=generation) for s in sources]
     stamp = utcnow()
     seconds, micros = client.time()  # the server's clock: stream ids are made from it
     pipe = client.pipeline(transaction=True)

@@ -15,12 +15,18 @@ command runs it (``reputation ingest``, ``--once`` or ``--follow``, or ``reputat
   source's ``last_crawl_status`` (ok / partial / empty: REASON / failed: REASON) from the pages the
   workers recorded and the reviews stored, ``last_crawl_at`` (so its next-due time) for sources
   that gave reviews, the last full crawl of a full crawl that ended ok, reviews found again
-  un-marked as removed, and the run's pages, errors and dead letters by reason.
+  un-marked as removed, reviews a complete full crawl no longer found marked removed, and the
+  run's pages, errors and dead letters by reason.
+
+Whether a full crawl was complete is decided as for a single-machine crawl
+(crawler.removals.source_crawl) from what the workers' page records say (spiders.frontier):
+each page's stop or skip reason, pages without a review, and reviews dropped. A fault of the
+round makes no full crawl complete: a dead-lettered item or request (a page never fetched, a
+batch never stored), or a dropped review. A source with a page record from a worker that does
+not report its walk (an older version) is not complete either (``WALK_NOT_REPORTED``).
 
 Closing is idempotent: the SQLite transaction commits first, then the round's keys go; a writer
-killed in between records the same round again with the same result. Reviews a listing no longer
-shows are not marked removed after a distributed crawl: a worker does not report whether it
-walked a listing to its end (``detail.crawls[...].not_complete``).
+killed in between records the same round again with the same result.
 """
 
 from __future__ import annotations
@@ -35,8 +41,9 @@ from typing import Any
 import redis
 import sqlite_utils
 
+from crawler import stat_keys as keys
 from crawler.redis_frontier import REQUESTS_KEY, frontier_empty
-from crawler.removals import SourceCrawl, record_source_crawls
+from crawler.removals import SourceCrawl, record_source_crawls, source_crawl
 from crawler.source_status import FAILED, OK, PARTIAL, SourceOutcome, source_status
 from crawler.sources import FULL
 from reputation.distributed import streams
@@ -50,11 +57,14 @@ from storage.runlog import RunStatus, finish_run, start_run, this_host
 SETTLE_SECONDS = 30.0
 #: A source of the round with no page in the pages stream: it was never fetched.
 NOT_FETCHED = "not_fetched"
-#: Why no full crawl of a distributed round counts as complete (see the module docstring).
+#: Why a source's full crawl is not complete: a page record without the walk's report (an older worker).
 WALK_NOT_REPORTED = "redis_walk_end_not_reported"
-# Page errors that are a refusal to fetch, not a failure (robots.txt, an off-site redirect):
-# counted as skipped, as the single-machine spider does.
-_SKIPS = {"IgnoreRequest": "robots_or_ignored", "OutOfScopeRedirect": "out_of_scope_redirect"}
+#: Round faults that make no full crawl complete (crawler.removals.source_crawl's ``run_fault``).
+DEAD_LETTERS = "dead_letters"
+ITEMS_DROPPED = "items_dropped"
+# What an older worker recorded as the error of a page it did not fetch (an exception's class
+# name): counted as skipped, as the single-machine spider does. Current workers name the skip.
+_LEGACY_SKIPS = {"IgnoreRequest": "robots_or_ignored", "OutOfScopeRedirect": keys.OUT_OF_SCOPE}
 _SCAN = 10_000  # stream entries read per XRANGE
 
 # Forget the sources a closed round recorded; keep the round going for any enqueued meanwhile.
@@ -77,6 +87,21 @@ class PageTally:
     errors: Counter[str] = field(default_factory=Counter)  # reason -> pages
     skipped: Counter[str] = field(default_factory=Counter)
     first_failed: str | None = None  # reason its earliest page failed, if it did
+    stopped: str | None = None  # first reason its walk ended before the listing's end
+    empty: int = 0  # pages fetched without a review
+    empty_kind: str | None = None  # what its first page without a review looked like (classify_empty_page)
+    dropped: int = 0  # reviews the workers dropped, reported with its pages
+    reported: bool = True  # every page record carries the walk's report (``stop``)
+
+    def note_stopped(self, reason: str) -> None:
+        """spiders.reviews.ReviewsSpider.note_stopped's rule: a repeating page gives way to any later reason."""
+        if self.stopped in (None, "", keys.STOPPED_REPEATING):
+            self.stopped = reason
+
+    def stats(self, source: str, kind: str) -> dict[str, object]:
+        """The source's part of a crawl's stats, as crawler.removals.source_crawl reads it."""
+        return {keys.SOURCE_KIND + source: kind, keys.SOURCE_PAGES + source: self.pages,
+                keys.SOURCE_STOPPED + source: self.stopped, keys.SOURCE_EMPTY + source: "empty" if self.empty else None}  # fmt: skip
 
 
 @dataclass
@@ -153,17 +178,26 @@ def round_pages(client: redis.Redis, since: str) -> dict[str, PageTally]:
     tallies: dict[str, PageTally] = {}
     for _, fields in _entries(client, streams.PAGES_STREAM, since):
         tally = tallies.setdefault(str(fields.get("source_id") or ""), PageTally())
+        tally.reported = tally.reported and "stop" in fields
+        tally.dropped += int(fields.get("dropped") or 0)
         reason = _page_reason(fields)
         first = tally.pages == 0 and not tally.skipped and not tally.errors
-        if reason in _SKIPS:
-            tally.skipped[_SKIPS[reason]] += 1
+        skipped = fields.get("skipped") or _LEGACY_SKIPS.get(reason or "")
+        if fields.get("stop"):
+            tally.note_stopped(str(fields["stop"]))
+        tally.empty_kind = tally.empty_kind or fields.get("empty") or None
+        if skipped:
+            tally.skipped[skipped] += 1
             continue
         tally.pages += 1
-        tally.with_items += int(int(fields.get("items") or 0) > 0)
+        items = int(fields.get("items") or 0)
+        tally.with_items += int(items > 0)
         if reason is not None:
             tally.errors[reason] += 1
             if first:
                 tally.first_failed = reason
+        elif not items:
+            tally.empty += 1
     return tallies
 
 
@@ -196,6 +230,16 @@ def frontier_quiet(client: redis.Redis) -> bool:
     return bool(client.hlen(ROUND_KEY)) and frontier_empty(client) and not items_pending(client)
 
 
+def round_fault(dead: Mapping[str, Counter[str]], pages: Mapping[str, PageTally]) -> str | None:
+    """What makes no full crawl of the round complete, as a crawl that did not finish or dropped
+    reviews makes none complete on one machine; None when nothing does."""
+    if sum(dead["items"].values()) or sum(dead["requests"].values()):
+        return DEAD_LETTERS
+    if any(t.dropped for t in pages.values()):
+        return ITEMS_DROPPED
+    return None
+
+
 def finish_round(client: redis.Redis, db: sqlite_utils.Database) -> RoundResult | None:
     """Record the round as a single-machine crawl records itself (see the module docstring); None
     when there is no round. Call once ``round_over``; the caller holds the writer lock."""
@@ -211,17 +255,19 @@ def finish_round(client: redis.Redis, db: sqlite_utils.Database) -> RoundResult 
                               (run_id,)).fetchall())  # fmt: skip
     outcomes: dict[str, str] = {}
     crawls: dict[str, SourceCrawl] = {}
+    fault = round_fault(dead, pages)
     for source, mark in sources.items():
         tally = pages.get(source)
         if tally is None:
             outcome = SourceOutcome(reviews=int(reviews.get(source, 0)), failed=NOT_FETCHED)
         else:
             outcome = SourceOutcome(reviews=int(reviews.get(source, 0)), errors=sum(tally.errors.values()),
-                                    failed=tally.first_failed)  # fmt: skip
+                                    failed=tally.first_failed, empty=tally.empty_kind)  # fmt: skip
         outcomes[source] = source_status(outcome)
         kind = str(mark.get("kind") or FULL)
-        crawls[source] = SourceCrawl(kind, tally.pages if tally else 0,
-                                     not_complete=WALK_NOT_REPORTED if kind == FULL else None)  # fmt: skip
+        tally = tally or PageTally()
+        crawls[source] = source_crawl(tally.stats(source, kind), source, outcomes[source], last_full_pages=None,
+                                      run_fault=fault if tally.reported else WALK_NOT_REPORTED)  # fmt: skip
     errors: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     for tally in pages.values():
@@ -243,6 +289,7 @@ def finish_round(client: redis.Redis, db: sqlite_utils.Database) -> RoundResult 
             "skipped": dict(skipped),
             "sources": outcomes,
             "crawls": {source: crawl.as_detail() for source, crawl in crawls.items()},
+            "removed": sum(c.removed for c in crawls.values()),
             "restored": sum(c.restored for c in crawls.values()),
         }
         finish_run(db, run_id, status, pages=page_count, dropped_by_reason=dict(dead["items"]),
