@@ -10,6 +10,15 @@ from typing import Any
 from reputation.registry.loader import load_registry
 from storage.database import connect
 
+# A user's layout file with one HTML layout: a review is a div.review, its text the p inside.
+SITE_LAYOUT = """\
+layouts:
+  site-x:
+    kind: html
+    container: "css:div.review"
+    fields: {body: "css:p"}
+"""
+
 
 def load_sources(
     tmp_path: Path,

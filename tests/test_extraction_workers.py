@@ -13,11 +13,11 @@ import signal
 from datetime import datetime
 
 import pytest
+from crawl_support import review_node
 
 from crawler.extraction_pool import WorkerFailed, _Worker, extract_page
 from crawler.extractors import AUTO, extract_reviews
 from crawler.fields import normalize_item_counted
-from tests.crawl_support import review_node
 
 CRAWLED_AT = "2026-11-29T12:00:00+00:00"
 URL = "http://127.0.0.1:1/reviews/"

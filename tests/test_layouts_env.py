@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from crawl_support import SITE_LAYOUT
 from servers import LocalServer
 
 from crawler.extractors import LayoutError
@@ -18,13 +19,6 @@ from storage.database import connect
 
 FAST = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "DOWNLOAD_TIMEOUT=30", "-s", "RETRY_TIMES=0"]  # 30 s: loopback, on a loaded machine
 
-SITE_LAYOUT = """\
-layouts:
-  site-x:
-    kind: html
-    container: "css:div.review"
-    fields: {body: "css:p"}
-"""
 
 
 def register(tmp_path: Path, db_path: Path, url: str, layout: str = "auto") -> None:

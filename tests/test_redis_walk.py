@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from crawl_support import load_sources, rows
+from crawl_support import SITE_LAYOUT, load_sources, rows
 from fault_server import FaultServer, hang, page, review, review_page, status, truncated
 from redis_server import RedisServer
 
@@ -57,13 +57,6 @@ FAST = {
 HANG_S = 600.0  # a hanging page's silence: longer than any crawl here takes
 WAIT_S = 600.0  # the longest a test waits for a state (a loaded machine is slow)
 CAPTCHA = "<html><title>Are you a robot?</title><body><div class='g-recaptcha'></div></body></html>"
-SITE_LAYOUT = """\
-layouts:
-  site-x:
-    kind: html
-    container: "css:div.review"
-    fields: {body: "css:p"}
-"""
 
 
 @pytest.fixture
