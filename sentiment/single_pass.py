@@ -6,8 +6,8 @@ tokenised once (windows for long reviews, as ``predict`` does), the fine-tuned c
 and everything is read from that forward pass:
 
 * the review's sentiment: the classifier's own head on the pooled output, so it equals ``predict``;
-* each sentence's hidden state: the mean of the last-layer states of the tokens inside the
-  sentence's character span (token offsets from the same tokenizer call; overlapping windows
+* each sentence's hidden state: the mean of the hidden states (the layers the heads file names,
+  concatenated) of the tokens inside the sentence's character span (token offsets from the same tokenizer call; overlapping windows
   contribute each occurrence), pooled with one ``index_add`` per batch, no loop per token;
 * two small calibrated heads on that state (``sentence_heads.json`` next to the model weights,
   hashed into the model revision): customer-service relevance (logistic) and sentence sentiment

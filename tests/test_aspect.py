@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from sentiment.aspect import (
     load_head,
 )
 from sentiment.metrics import classification_metrics
+from sentiment.package_data import COMPLAINT_SENTENCES, package_path
 from sentiment.sentences import MAX_SENTENCE_CHARS, split_sentences
 from sentiment.training.aspect_head import (
     DEFAULT_DATA,
@@ -31,6 +33,7 @@ from sentiment.training.aspect_head import (
     keyword_is_cs,
     load_labelled,
 )
+from sentiment.training.sentence_heads import HEADS_SENTENCES
 
 README = DEFAULT_DATA.with_name("README.md")
 
@@ -213,6 +216,21 @@ def test_eval_sentences_are_not_near_copies_of_training(
         embeddings: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     nearest = (embeddings["eval"][0] @ embeddings["train"][0].T).max(axis=1)
     assert float(nearest.max()) < 0.9
+
+
+def test_heads_sentences_are_not_near_copies_of_held_out_sentences(
+        detector: CustomerServiceDetector, embeddings: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """The sentence heads' own training sentences were written apart from every held-out set."""
+    extra = [r["text"] for r in _csv_rows(package_path(*HEADS_SENTENCES))]
+    held_out = [r["text"] for r in _csv_rows(package_path(*COMPLAINT_SENTENCES)) if r["split"] != "train"]
+    vectors = detector.embed(extra)
+    assert float((vectors @ embeddings["eval"][0].T).max()) < 0.85
+    assert float((vectors @ detector.embed(held_out).T).max()) < 0.85
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 def _readme_row(name: str) -> dict[str, float]:

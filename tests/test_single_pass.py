@@ -30,10 +30,11 @@ from sentiment.metrics import ece_interval, expected_calibration_error
 from sentiment.model import SentimentModel
 from sentiment.package_data import ASPECT_SENTENCES, COMPLAINT_SENTENCES, package_path
 from sentiment.single_pass import SinglePassScorer, load_heads, pool_spans, sentence_spans
+from sentiment.training.calibration import CALIBRATORS, fit_calibration
 from sentiment.training.sentence_heads import (
-    CALIBRATORS,
+    HEADS_SENTENCES,
+    LAYERS,
     calibration_role,
-    fit_calibration,
     load_sentences,
     nll,
     stable_share,
@@ -116,14 +117,17 @@ def test_committed_heads_meet_their_targets_and_are_small(model: SentimentModel)
     heads = load_heads(HEADS)
     figures = heads.info["evaluation"]
     assert HEADS.stat().st_size < 200_000
-    assert figures["aspect_alone"]["f1"] >= 0.93  # target 0.95, not met by these heads: see the model card
+    assert heads.layers == LAYERS
+    assert figures["aspect_alone"]["f1"] >= 0.95  # the target
     assert figures["aspect_alone"]["ece"] <= 0.05
     held = figures["complaints_heldout"]
-    # the classifier itself now trains on such complaints, so the heads need only not undo that
-    assert held["negative_as_neutral_after"] <= held["negative_as_neutral_before"] <= 5
-    if "sentence_sentiment_heldout" in figures:  # heads trained since the larger held-out set
-        _check_sentiment_record(figures["sentence_sentiment_heldout"])
-        assert figures["sentence_sentiment_heldout"]["n"] > held["n"]
+    # the classifier itself now trains on such complaints (the previous default read 20 of the 46
+    # negative ones as neutral), so the heads need only keep that: at most 5, as the classifier
+    assert held["negative_as_neutral_before"] <= 5 and held["negative_as_neutral_after"] <= 5
+    sentiment = figures["sentence_sentiment_heldout"]
+    _check_sentiment_record(sentiment)
+    assert sentiment["n"] > held["n"]
+    assert sentiment["ece"] <= 0.05  # the target, on 156 sentences: see the interval in the model card
     # recompute the aspect F1 on the held-out sentences, each read alone
     with package_path(*ASPECT_SENTENCES).open(encoding="utf-8", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["split"] == "eval"]
@@ -229,10 +233,12 @@ def test_train_heads_writes_outside_the_model_and_records_calibration(tmp_path: 
     aspect = _subset(package_path(*ASPECT_SENTENCES), tmp_path / "aspect.csv", 25, "split,is_cs")
     complaints = _subset(package_path(*COMPLAINT_SENTENCES), tmp_path / "complaints.csv", 12, "split,label")
     cs_reviews = _subset(artefact_dir() / PROJECT_DATA_FILE, tmp_path / "cs.csv", 30, "label")
+    extra = _subset(package_path(*HEADS_SENTENCES), tmp_path / "extra.csv", 8, "is_cs,label")
     out = tmp_path / "heads-run"  # a directory that does not exist yet
     record = train_heads(
-        None, out, aspect=aspect, complaints=complaints, cs_reviews=cs_reviews, log=lambda _l: None
-    )
+        None, out, aspect=aspect, complaints=complaints, cs_reviews=cs_reviews, extra=extra,
+        log=lambda _l: None,
+    )  # fmt: skip
     written = out / SENTENCE_HEADS_FILE
     assert load_heads(written).info["evaluation"] == json.loads(json.dumps(record))
     assert hashlib.sha256(HEADS.read_bytes()).hexdigest() == before  # the model's own heads untouched
@@ -252,6 +258,8 @@ def test_train_heads_writes_outside_the_model_and_records_calibration(tmp_path: 
     assert calibration["method"] == min(cv, key=lambda m: cv[m])  # chosen on the calibration share
     assert calibration["sentences"] == sum(calibration["per_class"].values()) > 0
     assert record["training"]["cs_reviews_file"] == cs_reviews.name
+    cs_cv = record["training"]["cs_penalty_cv_nll"]  # the relevance penalty: cross-validated on train rows
+    assert str(record["training"]["cs_penalty"]) == min(cs_cv, key=lambda pen: cs_cv[pen])
 
 
 def test_heldout_and_calibration_sentences_never_move_or_overlap() -> None:
@@ -259,10 +267,13 @@ def test_heldout_and_calibration_sentences_never_move_or_overlap() -> None:
         package_path(*ASPECT_SENTENCES),
         package_path(*COMPLAINT_SENTENCES),
         artefact_dir() / PROJECT_DATA_FILE,
+        package_path(*HEADS_SENTENCES),
     )
-    held = {r.text for r in rows if r.split == "heldout"}
+    held = {" ".join(r.text.lower().split()) for r in rows if r.split != "train"}
     train = [r for r in rows if r.split == "train"]
-    assert held.isdisjoint(r.text for r in train)
+    assert held.isdisjoint(" ".join(r.text.lower().split()) for r in train)
+    extra = [r for r in rows if r.source == "heads"]
+    assert len(extra) >= 300 and all(r.split == "train" and r.label in CANONICAL_LABELS for r in extra)
     cs_held = [r for r in rows if r.source == "cs_reviews" and r.split == "heldout"]
     cs_all = [r for r in rows if r.source == "cs_reviews"]
     assert 0.2 < len(cs_held) / len(cs_all) < 0.45

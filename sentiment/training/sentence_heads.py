@@ -9,13 +9,17 @@ the heads learn from states that carry context, as in real reviews). Data:
 * ``data/aspect/complaint_sentences.csv``: complaints written as facts or questions ("2 hours on
   hold and still no answer", "where is my bag?"), with relevance and sentiment labels, and
   a ``heldout`` split never trained on;
+* ``data/aspect/heads_sentences.csv``: more sentences with relevance and sentiment labels, all
+  ``train`` (getting through by phone, transfers, mixed sentences with a short service clause,
+  plain facts and praise of support; queues, phone features and voice assistants that are not);
 * the model's ``cs_reviews.csv`` (the default model's when the model directory has none):
   labelled customer-service sentences (sentiment only); a third of them, chosen by a stable hash
   of the text, is held out with the complaints' ``heldout`` rows.
 
 The sentence-sentiment targets of the aspect sentences (which carry no sentiment label) are the
 classifier's own distribution over the sentence read alone (distillation); labelled sentences use
-their label. Both heads are L2-regularised linear models on standardised features.
+their label. Both heads are L2-regularised linear models on standardised features; the relevance
+head's penalty is chosen by cross-validated NLL on its training rows.
 
 Calibration: a hash of the text keeps a fifth of the training sentences for calibrating both
 heads, and another tenth of the sentiment-labelled ones for the sentiment head only (they still
@@ -24,8 +28,9 @@ relevance-labelled part. The sentiment head is calibrated on its *labelled* part
 (complaints and cs_reviews, real labels like the held-out set): the distilled targets of the
 aspect sentences are the classifier's own soft beliefs with another class balance, so a map
 fitted to them is not calibrated on real labels. Candidate maps of the logits (none, one
-temperature, temperature plus a bias per class, a scale and bias per class) are compared by
-cross-validated NLL within that part, the best refitted on all of it and folded into the head.
+temperature, temperature plus a bias per class, a scale and bias per class; ``sentiment.training.calibration``,
+which also calibrates the review classifier) are compared by cross-validated NLL within that part,
+the best refitted on all of it and folded into the head.
 The held-out set only reports; it chooses nothing.
 """
 
@@ -37,7 +42,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,17 +61,24 @@ from sentiment.metrics import (
 from sentiment.model import SentimentModel
 from sentiment.package_data import ASPECT_SENTENCES, COMPLAINT_SENTENCES, package_path
 from sentiment.single_pass import SentenceHeads, heads_to_json, pool_spans
+from sentiment.training.calibration import (
+    CALIBRATORS,
+    Calibration,
+    fit_calibration,
+    fit_temperature_logits,
+)
 from sentiment.training.data import split_of
 
-# Hidden states pooled (0 is the embeddings): the last layer (what the classifier reads) carries
-# sentiment but little of the topic; layers 2 and 4 keep it, and the embeddings, frozen in
-# training, keep the words themselves. On the held-out aspect sentences the last layer alone
-# reached F1 0.84; with the classifier trained at 128 tokens, layers 2+4+6 gave 0.93 and
-# 0+2+4+6 (each L2-normalised) 0.94.
-LAYERS = (0, 2, 4, 6)
+# Hidden states pooled (0 is the embeddings), each L2-normalised and concatenated: the last layer
+# (what the classifier reads) carries sentiment but little of the topic; the middle layers keep
+# it, and the embeddings, frozen in training, keep the words themselves. The last layer alone
+# reached held-out aspect F1 0.84, layers 0+2+4+6 0.94; all seven were chosen over 0+2+4+6,
+# 0+2+3+4 and 0..4 by 5-fold cross-validated F1 and NLL on the training sentences.
+LAYERS = (0, 1, 2, 3, 4, 5, 6)
 SEED = 14
-PENALTIES = (10.0, 30.0, 100.0, 300.0)
-TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 161))
+PENALTIES = (10.0, 30.0, 100.0, 300.0, 1000.0)
+#: Sentences for the heads only (every row ``train``); see the data README.
+HEADS_SENTENCES = ("data", "aspect", "heads_sentences.csv")
 #: Share of cs_reviews.csv held out from the heads (with the complaints' ``heldout`` split).
 HELDOUT_SHARE = 1 / 3
 #: Shares of the training sentences kept for calibration, decided by a hash of the text so they
@@ -75,7 +87,6 @@ HELDOUT_SHARE = 1 / 3
 RELEVANCE_SHARE = 0.2
 SENTIMENT_SHARE = 0.3
 ROLES = ("fit", "calibration", "sentiment_calibration")
-CALIBRATORS = ("none", "temperature", "temperature_bias", "vector")
 CV_FOLDS = 5
 
 
@@ -96,13 +107,21 @@ def stable_share(text: str, salt: str) -> float:
     return int(hashlib.sha256(key).hexdigest()[:12], 16) / 16**12
 
 
-def load_sentences(aspect: Path, complaints: Path, cs_reviews: Path | None) -> list[Sentence]:
-    """The three labelled sets as Sentence rows (cs_reviews: HELDOUT_SHARE ``heldout``, the rest ``train``)."""
+def load_sentences(
+    aspect: Path, complaints: Path, cs_reviews: Path | None, extra: Path | None = None
+) -> list[Sentence]:
+    """The labelled sets as Sentence rows (cs_reviews: HELDOUT_SHARE ``heldout``, the rest ``train``;
+    ``extra``, the heads' own sentences, must be all ``train``)."""
     rows: list[Sentence] = []
     for row in _read(aspect):
         rows.append(Sentence(row["text"], row["is_cs"] == "1", None, row["split"], "aspect"))
     for row in _read(complaints):
         rows.append(Sentence(row["text"], row["is_cs"] == "1", row["label"], row["split"], "complaints"))
+    if extra is not None:
+        for line, row in enumerate(_read(extra), start=2):
+            if row["split"] != "train" or row["is_cs"] not in ("0", "1"):
+                raise ValueError(f"{extra.name} line {line}: split must be train and is_cs 0 or 1")
+            rows.append(Sentence(row["text"], row["is_cs"] == "1", row["label"], "train", "heads"))
     if cs_reviews is not None and cs_reviews.is_file():
         for row in _read(cs_reviews):
             split = "heldout" if stable_share(row["text"], "heldout") < HELDOUT_SHARE else "train"
@@ -176,57 +195,30 @@ def fit_softmax(x: np.ndarray, targets: np.ndarray, penalty: float) -> tuple[np.
     return w.detach().numpy(), b.detach().numpy()
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+def _fit_logistic(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, float]:
+    """Logistic regression as a two-class softmax: (weights, bias) of the log-odds of y = 1."""
+    w2, b2 = fit_softmax(x, np.stack([1 - y, y], axis=1), penalty)
+    return w2[1] - w2[0], float(b2[1] - b2[0])
 
 
-def _best_temperature(nll: Callable[[float], float]) -> float:
-    return float(min(TEMPERATURES, key=nll))
+def grouped_folds(groups: np.ndarray) -> Iterator[np.ndarray]:
+    """The test mask of each of CV_FOLDS folds by ``groups`` (a sentence alone and in context share
+    a group, so no sentence is on both sides); a fold with nothing to test or to fit on is skipped."""
+    folds = groups % CV_FOLDS
+    for k in range(CV_FOLDS):
+        test = folds == k
+        if test.any() and not test.all():
+            yield test
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """A map of the sentiment logits: probabilities = softmax(logits * scale + shift)."""
-
-    method: str
-    scale: np.ndarray  # (3,)
-    shift: np.ndarray  # (3,)
-
-    def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        return _softmax(logits * self.scale + self.shift)
-
-
-def fit_calibration(logits: np.ndarray, gold: np.ndarray, method: str) -> Calibration:
-    """The map of ``method`` (one of CALIBRATORS) minimising the NLL of ``gold`` label indices.
-
-    ``temperature``: one scale; ``temperature_bias``: one scale and a bias per class (Platt-style,
-    for a head whose class balance differs from the data's); ``vector``: a scale and a bias per
-    class (Guo et al. 2017). The biases carry a tiny ridge: softmax ignores their common part."""
-    k = logits.shape[1]
-    if method == "none":
-        return Calibration(method, np.ones(k), np.zeros(k))
-    if method not in CALIBRATORS:
-        raise ValueError(f"unknown calibration method {method!r}; expected one of {CALIBRATORS}")
-    z = torch.from_numpy(logits).double()
-    y = torch.from_numpy(np.asarray(gold, dtype=np.int64))
-    log_scale = torch.zeros(k if method == "vector" else 1, dtype=torch.float64, requires_grad=True)
-    shift = torch.zeros(k, dtype=torch.float64, requires_grad=method != "temperature")
-    params = [log_scale] + ([shift] if method != "temperature" else [])
-    opt = torch.optim.LBFGS(params, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = (
-            torch.nn.functional.cross_entropy(z * log_scale.exp() + shift, y) + 1e-4 * (shift * shift).sum()
-        )
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    scale = np.broadcast_to(log_scale.detach().exp().numpy(), (k,)).copy()
-    return Calibration(method, scale, shift.detach().numpy().copy())
+def _cv_logistic_nll(x: np.ndarray, y: np.ndarray, groups: np.ndarray, penalty: float) -> float:
+    """NLL of _fit_logistic fitted on CV_FOLDS-1 folds and scored on the last (grouped_folds)."""
+    losses = np.zeros(len(y))
+    for test in grouped_folds(groups):
+        w, b = _fit_logistic(x[~test], y[~test], penalty)
+        logit = x[test] @ w + b
+        losses[test] = np.logaddexp(0.0, -logit) * y[test] + np.logaddexp(0.0, logit) * (1 - y[test])
+    return float(losses.mean())
 
 
 def nll(probs: np.ndarray, gold: np.ndarray) -> float:
@@ -235,14 +227,9 @@ def nll(probs: np.ndarray, gold: np.ndarray) -> float:
 
 
 def cross_validated_nll(logits: np.ndarray, gold: np.ndarray, groups: np.ndarray, method: str) -> float:
-    """NLL of ``method`` fitted on CV_FOLDS-1 folds and scored on the last, folds by ``groups``
-    (a sentence alone and in context share a group, so no sentence is on both sides)."""
-    folds = groups % CV_FOLDS
+    """NLL of ``method`` fitted on CV_FOLDS-1 folds and scored on the last (grouped_folds)."""
     losses = np.zeros(len(gold))
-    for k in range(CV_FOLDS):
-        test = folds == k
-        if not test.any():
-            continue
+    for test in grouped_folds(groups):
         fitted = fit_calibration(logits[~test], gold[~test], method)
         p = fitted.probabilities(logits[test])
         losses[test] = -np.log(np.clip(p[np.arange(int(test.sum())), gold[test]], 1e-12, 1.0))
@@ -262,13 +249,15 @@ def train_heads(
     aspect: Path | None = None,
     complaints: Path | None = None,
     cs_reviews: Path | None = None,
+    extra: Path | None = None,
     threads: int = 2,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Fit both heads, evaluate them, write the heads file; returns the evaluation record.
 
     ``out`` is the heads file (a ``.json`` path), or a directory to write ``sentence_heads.json``
-    into (default: the model directory, next to the weights)."""
+    into (default: the model directory, next to the weights). ``extra``: the heads' own
+    sentences (default: HEADS_SENTENCES)."""
     torch.set_num_threads(threads)
     started = time.perf_counter()
     model = SentimentModel.load(model_dir, device="cpu")
@@ -277,7 +266,10 @@ def train_heads(
         target = target / SENTENCE_HEADS_FILE
     cs_path = cs_reviews if cs_reviews is not None else default_cs_reviews(model_dir)
     rows = load_sentences(
-        aspect or package_path(*ASPECT_SENTENCES), complaints or package_path(*COMPLAINT_SENTENCES), cs_path
+        aspect or package_path(*ASPECT_SENTENCES),
+        complaints or package_path(*COMPLAINT_SENTENCES),
+        cs_path,
+        extra or package_path(*HEADS_SENTENCES),
     )
     rng = np.random.default_rng(SEED)
     train_rows = [r for r in rows if r.split == "train"]
@@ -324,24 +316,12 @@ def train_heads(
     y_fit = np.array([bool(cs_fit_rows[i].is_cs) for i in i_cs_fit], dtype=np.float64)
     cs_cal = np.array([cs_cal_rows[i].is_cs is not None for i in i_cs_cal])
     y_cal = np.array([bool(cs_cal_rows[i].is_cs) for i in i_cs_cal], dtype=np.float64)
-    two = np.stack([1 - y_fit[cs_fit], y_fit[cs_fit]], axis=1)
-    logistic = {}
-    for pen in PENALTIES:
-        w2, b2 = fit_softmax(z(x_cs_fit[cs_fit]), two, pen)
-        logistic[pen] = (w2[1] - w2[0], float(b2[1] - b2[0]))
-
-    def cs_loss(w: np.ndarray, b: float, t: float) -> float:
-        p = np.clip(1 / (1 + np.exp(-(z(x_cs_cal[cs_cal]) @ w + b) / t)), 1e-12, 1 - 1e-12)
-        yc = y_cal[cs_cal]
-        return float(-np.mean(yc * np.log(p) + (1 - yc) * np.log(1 - p)))
-
-    penalty = min(PENALTIES, key=lambda pen: cs_loss(*logistic[pen], 1.0))
-    cs_w, cs_b = logistic[penalty]
-
-    def cs_nll(t: float) -> float:
-        return cs_loss(cs_w, cs_b, t)
-
-    cs_t = _best_temperature(cs_nll)
+    x_rel, y_rel, g_rel = z(x_cs_fit[cs_fit]), y_fit[cs_fit], i_cs_fit[cs_fit]
+    cv_nll = {pen: _cv_logistic_nll(x_rel, y_rel, g_rel, pen) for pen in PENALTIES}
+    penalty = min(PENALTIES, key=lambda pen: cv_nll[pen])
+    cs_w, cs_b = _fit_logistic(x_rel, y_rel, penalty)
+    cs_logit = z(x_cs_cal[cs_cal]) @ cs_w + cs_b
+    cs_t = fit_temperature_logits(np.stack([np.zeros_like(cs_logit), cs_logit], axis=1), y_cal[cs_cal])
 
     # sentence sentiment: labels where given, else the classifier's reading of the sentence alone
     def targets(chosen: list[Sentence], index: np.ndarray) -> np.ndarray:
@@ -381,11 +361,7 @@ def train_heads(
     calibrations = {m: fit_calibration(cal_logits, gold, m) for m in CALIBRATORS}
 
     # what calibrating on the distilled targets too (soft NLL over the whole share) would give
-    def soft_nll(t: float) -> float:
-        p = np.clip(_softmax(logits(st_pen, x_cal) / t), 1e-12, 1.0)
-        return float(-np.mean((t_cal * np.log(p)).sum(axis=1)))
-
-    distilled_t = _best_temperature(soft_nll)
+    distilled_t = fit_temperature_logits(logits(st_pen, x_cal), t_cal)
     fit_seconds = time.perf_counter() - started
 
     def heads_with(calibration: Calibration, temperature: float = 1.0) -> SentenceHeads:
@@ -416,6 +392,8 @@ def train_heads(
         "cs_reviews_file": cs_path.name,  # a name, not a machine's path: the file is committed
         "sentences": {role: len(rows_) for role, rows_ in by_role.items()},
         "cs_penalty": penalty,
+        "cs_penalty_cv_nll": {str(pen): round(v, 4) for pen, v in cv_nll.items()},
+        "layers": list(LAYERS),
         "sentiment_penalty": st_pen,
         "cs_temperature": round(cs_t, 4),
         "sentiment_temperature": round(heads.sentiment_temperature, 4),
@@ -567,9 +545,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cs-reviews", type=Path, default=None, help="labelled sentences text,label (default: the model's)"
     )
+    parser.add_argument(
+        "--heads-sentences",
+        type=Path,
+        default=None,
+        help="extra training sentences text,is_cs,label,split,note (default: the package's)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    train_heads(args.model_dir, args.out, cs_reviews=args.cs_reviews, threads=args.threads)
+    train_heads(
+        args.model_dir, args.out, cs_reviews=args.cs_reviews, extra=args.heads_sentences, threads=args.threads
+    )
     return 0
 
 
