@@ -280,7 +280,7 @@ def take_pre_extracted(
 
 
 class ExtractionPoolMiddleware:
-    """Extracts listing pages in a process pool before they reach the spider (see module doc)."""
+    """Extracts listing pages in worker processes before they reach the spider (see module doc)."""
 
     def __init__(self, crawler: Crawler, processes: int) -> None:
         self.crawler = crawler
