@@ -15,12 +15,14 @@ import yaml
 from click.testing import CliRunner
 from conftest import Builder
 
+from crawler.pipelines.review_writer import rekey
 from reputation import api
 from reputation.cli import cli
 from reputation.rollups.build import RollupError, build_rollups
 from reputation.rollups.ranking import MIN_PERIOD_N, MIN_RANK_N, ranking
 from reputation.rollups.statistics import bounded_mean_interval
 from reputation.rollups.views import TABLES, VIEWS
+from storage.database import transaction
 from storage.errors import NotFoundError
 
 AS_OF = date(2024, 12, 31)
@@ -414,6 +416,44 @@ def test_channel_scope_attributes_reviews_by_the_channel_they_reveal(
     # chat 0.8 and chat_email 0.4 at weight 1, silent 0.2 and both 0.0 at weight 0.5
     assert chatty["cs_score"] == pytest.approx((0.8 + 0.4 + 0.5 * 0.2 + 0.5 * 0.0) / 3)
     assert chatty["n_reviews"] == 4
+
+
+def test_channel_scans_are_reused_until_the_text_or_the_id_changes(
+    db: sqlite_utils.Database, make: Builder
+) -> None:
+    make.vendor("voicey", "chatty").brand("air")
+    for vendor, scope in (("voicey", "voice"), ("chatty", "chat")):
+        db.table("engagements").insert(
+            {"vendor_id": vendor, "brand_id": "air", "start_date": "2024-01-01", "share": 0.5, "scope": scope}
+        )
+    edited = make.review("air", "2024-06-01", cs=0.5, body="I called and waited on hold.")
+    kept = make.review("air", "2024-06-02", cs=-0.5, body="The live chat was quick.")
+    build_rollups(db, as_of=AS_OF)
+    saved = {r: (c, k) for r, _key, c, k in db.execute("SELECT * FROM review_channel_scans")}
+    assert saved == {edited: ("voice", "called, on hold"), kept: ("chat", "live chat")}
+
+    def attributed(review_id: str) -> dict[str, tuple[float, str]]:
+        rows = db.execute(
+            "SELECT vendor_id, weight, basis FROM vendor_review_attribution WHERE review_id = ?", [review_id]
+        )
+        return {v: (pytest.approx(w), b) for v, w, b in rows}
+
+    # an edited text is read again; a saved scan whose text is unchanged is used as it is
+    with transaction(db) as conn:
+        conn.execute("UPDATE reviews SET body = 'Sorted over email, then on Twitter.' WHERE id = ?", [edited])
+        conn.execute("UPDATE review_channel_scans SET keywords = 'as saved' WHERE review_id = ?", [kept])
+    build_rollups(db, as_of=AS_OF)
+    found = {r: (c, k) for r, _b, c, k in db.execute("SELECT * FROM review_channels")}
+    assert found == {edited: ("email,social", "email, twitter"), kept: ("chat", "as saved")}
+    assert attributed(edited) == {"voicey": (0.5, "share"), "chatty": (0.5, "share")}  # no email scope
+
+    # a re-keyed review is found under its new id, and no saved scan is left under the old one
+    with transaction(db) as conn:
+        rekey(conn, kept, "site:src-air:77", "77")
+    build_rollups(db, as_of=AS_OF)
+    scanned = {r for (r,) in db.execute("SELECT review_id FROM review_channel_scans")}
+    assert scanned == {edited, "site:src-air:77"}
+    assert attributed("site:src-air:77") == {"chatty": (1.0, "scope")}
 
 
 def test_metadata_canned_queries_run(db: sqlite_utils.Database, make: Builder) -> None:

@@ -93,7 +93,9 @@ def extra_json(item: ReviewItem) -> str:
     return json.dumps(item.extra, sort_keys=True, ensure_ascii=False, default=str) if item.extra else "{}"
 
 
-def reviews_where_in(conn: sqlite3.Connection, fields: str, column: str, values: Sequence[str]) -> Iterable[tuple[Any, ...]]:
+def reviews_where_in(
+    conn: sqlite3.Connection, fields: str, column: str, values: Sequence[str]
+) -> Iterable[tuple[Any, ...]]:
     """``fields`` of the reviews whose ``column`` is one of ``values``, asked in chunks under SQLite's parameter limit."""
     for start in range(0, len(values), _CHUNK):
         chunk = values[start : start + _CHUNK]
@@ -130,22 +132,21 @@ def write_batch(
     this batch that matched the same stored row, which is dropped).
     """
     counts: Counter[str] = Counter()
-    keys = {id(item): item_content_key(item) for item in batch}
+    keys = [item_content_key(item) for item in batch]  # one per item, in batch order
     known = {row.id: row for row in _select(conn, "id", [item.id for item in batch if item.id])}
-    missing = [item for item in batch if item.id not in known]
+    missing_keys = list({key for item, key in zip(batch, keys, strict=True) if item.id not in known})
     by_key: dict[str, list[StoredRow]] = {}
-    for row in _select(conn, "content_key", list({keys[id(item)] for item in missing})):
+    for row in _select(conn, "content_key", missing_keys):
         by_key.setdefault(row.content_key or "", []).append(row)
     claimed: set[str] = set()
-    kept: list[ReviewItem] = []
-    for item in batch:
+    kept: list[tuple[ReviewItem, str]] = []
+    for item, key in zip(batch, keys, strict=True):
         assert item.id is not None
-        if item.id not in known:
+        candidates = by_key.get(key) if item.id not in known else None
+        if candidates:  # stored rows with this content key and no site id on one side
             match = next(
-                (row for row in by_key.get(keys[id(item)], ())
-                 if row.site_review_id is None or item.site_review_id is None),
-                None,
-            )  # fmt: skip
+                (row for row in candidates if row.site_review_id is None or item.site_review_id is None), None
+            )
             if match is not None:
                 if item.site_review_id and match.site_review_id is None:
                     rekey(conn, match.id, item.id, item.site_review_id)
@@ -154,19 +155,19 @@ def write_batch(
                 else:
                     item.id = match.id
                 known[match.id] = match
-                by_key[keys[id(item)]].remove(match)
+                candidates.remove(match)
         if item.id in claimed:
             counts["merged"] += 1
             continue
         claimed.add(item.id)
-        kept.append(item)
+        kept.append((item, key))
 
     new_rows: list[tuple[Any, ...]] = []
     changed: list[dict[str, Any]] = []
     seen: list[tuple[Any, ...]] = []
     purged: list[tuple[Any, ...]] = []
-    for item in kept:
-        key, extra = keys[id(item)], extra_json(item)
+    for item, key in kept:
+        extra = extra_json(item)
         stored = known.get(item.id or "")
         if stored is None:
             new_rows.append((*_plain_values(item), extra, key, now, now, run_id, run_id))

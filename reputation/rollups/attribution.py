@@ -30,10 +30,14 @@ Rules, applied by :func:`attribution_periods`:
   engagements if there are any (they cover every channel; basis ``scope``); otherwise (no channel
   revealed, or two matching channels) it keeps the share split (basis ``share``). The result per
   review is kept in ``review_channels`` and shown by the ``vendor_review_attribution`` view.
+  Reading the words is the costly part of a rebuild, so each result is also saved with a
+  fingerprint of the text and of these rules (:func:`scan_key`, table ``review_channel_scans``):
+  a rebuild reads again only reviews that are new or whose text or rules changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -130,9 +134,57 @@ def review_channels(rows: Iterable[tuple[str, str, str | None, str | None]]) -> 
     """Channel matches for (review id, brand id, title, body) rows."""
     out = []
     for review_id, brand_id, title, body in rows:
-        key, words = detect_channels(f"{title or ''}\n{body or ''}")
+        key, words = detect_channels(channel_text(title, body))
         out.append(ChannelMatch(review_id, brand_id, key, words))
     return out
+
+
+def channel_text(title: str | None, body: str | None) -> str:
+    """The text a review's channels are read from."""
+    return f"{title or ''}\n{body or ''}"
+
+
+# Changes whenever the channel words or the patterns' flags change, so saved scans go stale with them.
+_RULES_KEY = hashlib.blake2b(
+    repr([(name, p.pattern, int(p.flags)) for name, p in CHANNEL_PATTERNS.items()]).encode("utf-8"),
+    digest_size=32,
+).digest()
+
+
+def scan_key(title: bytes | None, body: bytes | None) -> bytes:
+    """Fingerprint of a review's UTF-8 title and body (as :func:`channel_text` joins them) under the
+    current channel rules: a saved scan with this key is still right."""
+    digest = hashlib.blake2b(title or b"", digest_size=16, key=_RULES_KEY)
+    digest.update(b"\n")
+    digest.update(body or b"")
+    return digest.digest()
+
+
+# (review id, brand id, title, body, saved key, saved channels, saved words); title and body as UTF-8
+# bytes, so a review whose saved scan still holds is hashed without being decoded.
+SavedScanRow = tuple[str, str, bytes | None, bytes | None, bytes | None, str | None, str | None]
+
+
+def rescan_channels(
+    rows: Iterable[SavedScanRow],
+) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, bytes, str, str]]]:
+    """review_channels rows (review id, brand id, channels, words) for :data:`SavedScanRow` rows.
+
+    A saved scan is used when its key still fingerprints the text (:func:`scan_key`); the other
+    reviews are read afresh and also returned as (review id, key, channels, words), to be saved.
+    """
+    matches: list[tuple[str, str, str, str]] = []
+    fresh: list[tuple[str, bytes, str, str]] = []
+    for review_id, brand_id, title, body, saved_key, saved_channels, saved_words in rows:
+        key = scan_key(title, body)
+        if key == saved_key and saved_channels is not None and saved_words is not None:
+            matches.append((review_id, brand_id, saved_channels, saved_words))
+            continue
+        text = channel_text(title.decode("utf-8") if title else None, body.decode("utf-8") if body else None)
+        channels, words = detect_channels(text)
+        matches.append((review_id, brand_id, channels, words))
+        fresh.append((review_id, key, channels, words))
+    return matches, fresh
 
 
 def _channel_pool(active: list[Engagement], key: str) -> tuple[list[Engagement], str]:
@@ -177,7 +229,9 @@ def load_engagements(db: sqlite_utils.Database, as_of: date) -> list[Engagement]
         if start > as_of:
             continue
         known_end = end if end is not None and end <= as_of else None  # a later end was not known yet
-        result.append(Engagement(vendor_id, brand_id, start, known_end, scope or "all", float(share), evidence_url))
+        result.append(
+            Engagement(vendor_id, brand_id, start, known_end, scope or "all", float(share), evidence_url)
+        )
     return result
 
 

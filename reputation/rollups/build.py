@@ -62,7 +62,7 @@ from reputation.rollups.attribution import (
     find_switches,
     load_engagements,
     multi_vendor_brands,
-    review_channels,
+    rescan_channels,
     vendor_brands,
 )
 from reputation.rollups.statistics import (
@@ -80,7 +80,15 @@ from reputation.rollups.statistics import (
     shrunk_distribution,
 )
 from reputation.rollups.syndication import candidate_reviews, find_duplicates, frozen_duplicates
-from reputation.rollups.views import AGGREGATE_SQL, DAILY_SQL, SCOPE_SQL, TABLES, WINDOW_SQL, create_tables
+from reputation.rollups.views import (
+    AGGREGATE_SQL,
+    DAILY_SQL,
+    DUPLICATE_ROWS_SQL,
+    SCOPE_SQL,
+    TABLES,
+    WINDOW_SQL,
+    create_tables,
+)
 from storage.database import transaction, utcnow
 from storage.errors import NotFoundError, ReputationError
 
@@ -267,7 +275,11 @@ def _load(
         ],
     )
     db.conn.execute("DROP TABLE IF EXISTS temp.rollup_daily")
+    db.conn.execute("DROP TABLE IF EXISTS temp.rollup_duplicate_rows")
+    for statement in DUPLICATE_ROWS_SQL:
+        db.conn.execute(statement)
     db.conn.execute(f"CREATE TEMP TABLE rollup_daily AS {DAILY_SQL}", params)
+    db.conn.execute("DROP TABLE temp.rollup_duplicate_rows")
     return engagements
 
 
@@ -283,17 +295,24 @@ def _detect_channels(
     if not brands:
         return keys
     cursor = db.conn.execute(
-        f"SELECT r.id, r.brand_id, r.title, r.body FROM reviews r WHERE {SCOPE_SQL} "
-        "AND r.brand_id IN (SELECT value FROM json_each(:brands))",
+        "SELECT r.id, r.brand_id, CAST(r.title AS BLOB), CAST(r.body AS BLOB), "
+        "c.scan_key, c.channels, c.keywords FROM reviews r LEFT JOIN review_channel_scans c ON c.review_id = r.id "
+        f"WHERE {SCOPE_SQL} AND r.brand_id IN (SELECT value FROM json_each(:brands))",
         {"next_day": params["next_day"], "brands": json.dumps(brands)},
     )
-    matches = review_channels(cursor)
+    matches, fresh = rescan_channels(cursor)
+    db.conn.executemany("INSERT INTO review_channels VALUES (?, ?, ?, ?)", matches)
     db.conn.executemany(
-        "INSERT INTO review_channels VALUES (?, ?, ?, ?)",
-        [(m.review_id, m.brand_id, m.channels, m.keywords) for m in matches],
+        "INSERT INTO review_channel_scans VALUES (?, ?, ?, ?) ON CONFLICT (review_id) DO UPDATE "
+        "SET scan_key = excluded.scan_key, channels = excluded.channels, keywords = excluded.keywords",
+        fresh,
     )
-    for m in matches:
-        keys[m.brand_id].add(m.channels)
+    # scans of reviews that are gone (re-keyed ids) would never be read again
+    db.conn.execute(
+        "DELETE FROM review_channel_scans WHERE NOT EXISTS (SELECT 1 FROM reviews r WHERE r.id = review_id)"
+    )
+    for _review_id, brand_id, channels, _words in matches:
+        keys[brand_id].add(channels)
     return keys
 
 
@@ -328,7 +347,11 @@ def _rollup_rows(
     brand_prior = _pooled_cs(aggregates.brands.values())
     vendor_prior = _pooled_cs(g for parts in aggregates.vendor_parts.values() for g in parts.values())
     brand_rows = _brand_rows(
-        db, aggregates.brands, engagements_by_brand=_count_vendors(served), prior=brand_prior, k=prior_strength
+        db,
+        aggregates.brands,
+        engagements_by_brand=_count_vendors(served),
+        prior=brand_prior,
+        k=prior_strength,
     )
     vendor_rows = _vendor_rows(
         db, aggregates.vendor_parts, aggregates.brands, served, shared, prior=vendor_prior, k=prior_strength
@@ -338,7 +361,11 @@ def _rollup_rows(
         for (vendor, month), parts in sorted(aggregates.month_parts.items())
     ]
     quarterly_rows = [
-        {"vendor_id": vendor, "quarter": quarter, **_quarterly_values(quarter, merge_balanced(parts.values()))}
+        {
+            "vendor_id": vendor,
+            "quarter": quarter,
+            **_quarterly_values(quarter, merge_balanced(parts.values())),
+        }
         for (vendor, quarter), parts in sorted(aggregates.quarter_parts.items())
     ]
     meta = {

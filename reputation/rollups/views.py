@@ -9,6 +9,7 @@ are documented in reputation/rollups/datasette-metadata.yaml.
 brands with a channel-scoped engagement; pass 1 groups by it and ``attribution_periods`` carries a
 row set per channel key, so the channel rule costs no extra pass. ``vendor_review_attribution``
 shows, per review, the channels found, the words that showed them and the basis of its weight.
+``review_channel_scans`` (SCAN_CACHE_SQL) is the one table kept from one rebuild to the next.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ SCOPE_SQL = "r.first_seen < :next_day AND (r.published_at IS NULL OR r.published
 # of a scored review, ``cx``: its CS score when CS-relevant, ``ox``: the score of its sentences
 # that are not about customer service (the switch baseline, free of the vendor's effect);
 # NULL otherwise. Language: the sentiment step's detection,
-# else the crawler's; unknown counts as English.
+# else the crawler's; unknown counts as English. Copies are found by rowid in
+# temp.rollup_duplicate_rows (DUPLICATE_ROWS_SQL), an integer probe per review instead of a text
+# one; channels are looked up only for the brands review_channels holds (those with a
+# channel-scoped engagement), not probed for every review.
+DUPLICATE_ROWS_SQL = (
+    "CREATE TEMP TABLE rollup_duplicate_rows (rid INTEGER PRIMARY KEY)",
+    "INSERT INTO temp.rollup_duplicate_rows "
+    "SELECT r.rowid FROM review_duplicates d JOIN reviews r ON r.id = d.review_id ORDER BY r.rowid",
+)
 _SCOPED_SQL = f"""
     WITH scoped AS MATERIALIZED (
         SELECT brand_id, day, channels, relative, dup, ok AND NOT en AS non_en, label,
@@ -38,15 +47,16 @@ _SCOPED_SQL = f"""
         FROM (
             SELECT r.brand_id,
                    CASE WHEN r.date_precision <> 'missing' THEN substr(r.published_at, 1, 10) END AS day,
-                   COALESCE(ch.channels, '') AS channels,
+                   CASE WHEN r.brand_id IN (SELECT brand_id FROM review_channels)
+                        THEN COALESCE((SELECT ch.channels FROM review_channels ch WHERE ch.review_id = r.id), '')
+                        ELSE '' END AS channels,
                    r.date_precision = 'relative' AS relative,
-                   d.review_id IS NOT NULL AS dup, d.review_id IS NULL AS ok,
-                   d.review_id IS NULL AND COALESCE(s.language, r.language, 'en') LIKE 'en%' AS en,
+                   d.rid IS NOT NULL AS dup, d.rid IS NULL AS ok,
+                   d.rid IS NULL AND COALESCE(s.language, r.language, 'en') LIKE 'en%' AS en,
                    s.label, s.score, s.cs_relevance >= :cs_threshold AS cs_relevant, s.cs_score,
                    s.other_score
             FROM reviews r
-            LEFT JOIN review_duplicates d ON d.review_id = r.id
-            LEFT JOIN review_channels ch ON ch.review_id = r.id
+            LEFT JOIN temp.rollup_duplicate_rows d ON d.rid = r.rowid
             LEFT JOIN review_sentiment s ON s.review_id = r.id
                  AND s.model_id = :model_id AND s.model_revision = :model_revision
             WHERE {SCOPE_SQL} {{extra}}
@@ -297,6 +307,18 @@ VIEWS: dict[str, str] = {
 }
 
 
+# Kept across rebuilds, unlike TABLES: each channel-scanned review's result with the fingerprint of
+# the text and rules it came from (attribution.scan_key), so a rebuild re-reads only new or edited
+# reviews. Derived data like the rest: dropping it costs one slower rebuild, nothing else.
+SCAN_CACHE_SQL = """
+    CREATE TABLE IF NOT EXISTS review_channel_scans (
+        review_id TEXT PRIMARY KEY,
+        scan_key BLOB NOT NULL,
+        channels TEXT NOT NULL,
+        keywords TEXT NOT NULL
+    ) WITHOUT ROWID
+"""
+
 # The tables readers use (reputation.api loads them all); the rest are the rebuild's working data.
 PUBLISHED_TABLES = (
     "rollup_meta",
@@ -318,7 +340,9 @@ def missing_rollups(conn: sqlite3.Connection) -> list[str]:
     The rebuild writes every table, the views and rollup_meta in one transaction, so an empty
     list means a complete set from one build (an empty rollup_meta counts as missing).
     """
-    present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    present = {
+        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+    }
     missing = [name for name in (*TABLES, *VIEWS) if name not in present]
     if not missing and conn.execute("SELECT 1 FROM rollup_meta LIMIT 1").fetchone() is None:
         missing.append("rollup_meta rows")
@@ -344,6 +368,7 @@ def create_tables(db: sqlite_utils.Database) -> None:
         db.conn.execute(f"DROP TABLE IF EXISTS {table}")
         db.conn.execute(f"CREATE TABLE {table} (\n    {body},\n    PRIMARY KEY ({key})\n)")
     db.conn.execute("CREATE INDEX idx_review_duplicates_original ON review_duplicates(original_id)")
+    db.conn.execute(SCAN_CACHE_SQL)
 
 
 def create_views(db: sqlite_utils.Database) -> None:
