@@ -36,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crawler.extractors.layout_config import load_layouts
 from crawler.identity import author_key
@@ -45,7 +45,10 @@ from crawler.sources import is_due, select_sources, write_sources_file
 from storage.database import connect
 from storage.errors import ReputationError
 from storage.lock import held_lock_fds
-from storage.runlog import RunRow, load_run
+from storage.runlog import RunRow, finish_run, load_run, start_run
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["CrawlError", "check_layouts", "crawl_command", "is_due", "run_crawl", "select_sources"]
 
@@ -223,6 +226,22 @@ def _read_run_id(path: Path) -> int | None:
         return None
 
 
+NOTHING_DUE = "0 sources due: no crawl process started"
+
+
+def record_nothing_due(
+    db: sqlite_utils.Database, *, vendors: list[str] | None = None, brands: list[str] | None = None
+) -> RunRow:
+    """The run-log row of a due-only crawl that found no source due, written without a crawl process.
+
+    Shaped like the row the crawl child writes (selection, ``sources`` in detail), so readers of
+    the run log need no special case; ``crawl_process`` false records that none was started.
+    """
+    selection = {"vendors": vendors or [], "brands": brands or [], "due_only": True}
+    run_id = start_run(db, "crawl", selection=selection)
+    return finish_run(db, run_id, "ok", detail={"sources": {}, "crawl_process": False, "note": NOTHING_DUE})
+
+
 def run_crawl(
     db_path: str | os.PathLike[str],
     *,
@@ -256,6 +275,8 @@ def run_crawl(
     db = connect(path)
     try:
         sources = select_sources(db, vendors=vendor_ids, brands=brand_ids, due_only=due_only)
+        if due_only and not sources:  # nothing to fetch: no crawl process to start
+            return record_nothing_due(db, vendors=vendor_ids, brands=brand_ids)
         author_key(db)  # a missing key is one clear line here, not a failure deep in the child's log
     finally:
         db.close()

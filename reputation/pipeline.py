@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from crawler.launcher import run_crawl  # light: Scrapy itself only ever runs in its child process
-from crawler.sources import select_sources
 from reputation.rollups.build import (
     DEFAULT_HALF_LIFE_DAYS,
     DEFAULT_PRIOR_STRENGTH,
     RollupSummary,
     build_rollups,
 )
-from storage.runlog import RunRow, finish_run, start_run
+from storage.runlog import RunRow
 
 if TYPE_CHECKING:
     from reputation.scoring.job import ScoreSummary
@@ -61,13 +60,8 @@ class Job:
     crawl_progress: Callable[[dict[str, Any]], None] | None = None  # crawler.progress snapshots, as they come
 
 
-NOTHING_DUE = "0 sources due: no crawl process started"
-
-
 def crawl(job: Job) -> RunRow:
     """Crawl the sources; returns the crawl's own crawl_runs row and raises when the crawl fails."""
-    if job.due_only and not select_sources(job.db, due_only=True):
-        return record_nothing_due(job.db)
     return run_crawl(
         job.db_path,
         due_only=job.due_only,
@@ -76,19 +70,6 @@ def crawl(job: Job) -> RunRow:
         log_path=job.crawl_log,
         progress=job.crawl_progress,
     )
-
-
-def record_nothing_due(
-    db: sqlite_utils.Database, *, vendors: list[str] | None = None, brands: list[str] | None = None
-) -> RunRow:
-    """The run-log row of a due-only crawl that found no source due, written without a crawl process.
-
-    Shaped like the row the crawl child writes (selection, ``sources`` in detail), so readers of
-    the run log need no special case; ``crawl_process`` false records that none was started.
-    """
-    selection = {"vendors": vendors or [], "brands": brands or [], "due_only": True}
-    run_id = start_run(db, "crawl", selection=selection)
-    return finish_run(db, run_id, "ok", detail={"sources": {}, "crawl_process": False, "note": NOTHING_DUE})
 
 
 def score(job: Job) -> ScoreSummary:

@@ -8,18 +8,15 @@ from typing import Any
 
 import click
 
-from crawler.launcher import CrawlError, check_layouts, run_crawl
-from crawler.sources import select_sources
+from crawler.launcher import CrawlError, run_crawl
 from reputation import logs
 from reputation.commands.common import (
     crawl_progress,
     echo_json,
     is_quiet,
-    open_db,
     output_options,
     resolve_settings,
 )
-from reputation.pipeline import record_nothing_due
 from storage.errors import ReputationError
 from storage.lock import writer_lock
 from storage.runlog import RunRow
@@ -195,19 +192,16 @@ def crawl(
     log_path = logs.open_log_file(Path(log_file) if log_file else logs.default_log_file(db_path, "crawl"))
     try:
         with writer_lock(db_path, purpose="reputation crawl"), crawl_progress(ctx, machine_output=as_json) as shown:
-            if due_only and _nothing_due(ctx, _names(vendors), _names(brands)):
-                run = _record_nothing_due(ctx, _names(vendors), _names(brands))  # no crawl process to start
-            else:
-                run = run_crawl(  # the crawl child inherits the lock
-                    db_path,
-                    vendors=_names(vendors),
-                    brands=_names(brands),
-                    due_only=due_only,
-                    full=bool(configured["full"]),
-                    settings=overrides,
-                    log_path=log_path,
-                    progress=shown,
-                )
+            run = run_crawl(  # the crawl child inherits the lock; none starts when nothing is due
+                db_path,
+                vendors=_names(vendors),
+                brands=_names(brands),
+                due_only=due_only,
+                full=bool(configured["full"]),
+                settings=overrides,
+                log_path=log_path,
+                progress=shown,
+            )
     except CrawlError as exc:
         if exc.run is not None and exc.run["finished_at"] and exc.run["status"] != "running":
             if as_json:
@@ -225,21 +219,3 @@ def crawl(
         echo_json(run)
     elif not is_quiet(ctx):
         click.echo(summary(run))
-
-
-def _nothing_due(ctx: click.Context, vendors: list[str], brands: list[str]) -> bool:
-    """No selected source is due (unknown names and broken layout files fail here, as in the crawl)."""
-    check_layouts()
-    db = open_db(ctx)
-    try:
-        return not select_sources(db, vendors=vendors, brands=brands, due_only=True)
-    finally:
-        db.close()
-
-
-def _record_nothing_due(ctx: click.Context, vendors: list[str], brands: list[str]) -> RunRow:
-    db = open_db(ctx)
-    try:
-        return record_nothing_due(db, vendors=vendors, brands=brands)
-    finally:
-        db.close()
