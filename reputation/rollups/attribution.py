@@ -98,16 +98,6 @@ class Period:
     basis: str = "share"  # 'scope': given by a matching channel scope; 'share': the share split
 
 
-@dataclass(frozen=True)
-class ChannelMatch:
-    """The channels a review reveals (comma-joined key, '' for none) and the words that showed them."""
-
-    review_id: str
-    brand_id: str
-    channels: str
-    keywords: str
-
-
 def detect_channels(text: str) -> tuple[str, str]:
     """(channel key, matched words) for a review text: e.g. ('chat,email', 'live chat, email')."""
     found: list[str] = []
@@ -128,15 +118,6 @@ def scope_channel(scope: str | None) -> str | None:
 def channel_brands(engagements: Iterable[Engagement]) -> set[str]:
     """Brands with at least one channel-scoped engagement: only their reviews need reading."""
     return {e.brand_id for e in engagements if scope_channel(e.scope) is not None}
-
-
-def review_channels(rows: Iterable[tuple[str, str, str | None, str | None]]) -> list[ChannelMatch]:
-    """Channel matches for (review id, brand id, title, body) rows."""
-    out = []
-    for review_id, brand_id, title, body in rows:
-        key, words = detect_channels(channel_text(title, body))
-        out.append(ChannelMatch(review_id, brand_id, key, words))
-    return out
 
 
 def channel_text(title: str | None, body: str | None) -> str:
