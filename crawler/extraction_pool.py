@@ -107,8 +107,6 @@ def _die_with_crawl(crawl_pid: int) -> None:
 
 
 _HEADER = struct.Struct("<I")  # a frame: its length, then a pickle
-
-
 PIPE_BYTES = 1 << 20  # room for several pages, so a page is handed over in one write
 
 
@@ -193,7 +191,6 @@ class _Worker:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, others: list[_Worker]) -> None:
         self.pending: dict[int, asyncio.Future[ExtractionResult]] = {}
-        self.alive = True
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         for fd in (request_write, reply_write):
@@ -214,6 +211,10 @@ class _Worker:
         self.gone: asyncio.Future[None] = loop.create_future()  # set when its reply pipe closes
         self.reader: asyncio.BaseTransport | None = None
         self.loop = loop
+
+    @property
+    def alive(self) -> bool:
+        return not self.gone.done()
 
     @staticmethod
     def _ends(workers: list[_Worker]) -> list[int]:
@@ -238,7 +239,6 @@ class _Worker:
 
     def lost(self, exc: Exception | None) -> None:
         """The reply pipe closed: every page still out comes back as failed."""
-        self.alive = False
         if not self.gone.done():
             self.gone.set_result(None)
         for future in self.pending.values():
@@ -270,11 +270,8 @@ def take_pre_extracted(
 ) -> PreExtracted | None:
     """The pool's work on this page when it was extracted with exactly these inputs, else None."""
     found = meta.pop(EXTRACTED_META, None)
-    if isinstance(found, PreExtracted) and (found.url, found.layout, found.encoding) == (
-        url,
-        layout,
-        encoding,
-    ):
+    inputs = (url, layout, encoding)
+    if isinstance(found, PreExtracted) and (found.url, found.layout, found.encoding) == inputs:
         return found
     return None
 
