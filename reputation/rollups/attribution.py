@@ -19,7 +19,7 @@ Rules, applied by :func:`attribution_periods`:
   in ``n_relative_date`` so a reader can see how much of a score rests on them.
 * Reviews outside every engagement window count for the brand only.
 * Channel scope: an engagement's ``scope`` may name a channel (voice/phone, chat, email, social;
-  see :data:`SCOPE_CHANNELS`). For brands with such an engagement, :func:`review_channels` reads
+  see :data:`SCOPE_CHANNELS`). For brands with such an engagement, :func:`detect_channels` reads
   each review's title and body for the channels it reveals (:data:`CHANNEL_PATTERNS`, whole words,
   any case): chat, live chat, messenger, messaging -> chat; phone, called, calling, on hold, call
   centre, helpline, hotline -> voice; email -> email; Twitter, tweet, Facebook, Instagram, DM,
