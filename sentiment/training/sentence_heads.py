@@ -53,6 +53,7 @@ import torch
 from sentiment.default_model import PROJECT_DATA_FILE, SENTENCE_HEADS_FILE, artefact_dir
 from sentiment.labels import CANONICAL_LABELS
 from sentiment.metrics import (
+    accuracy,
     classification_metrics,
     ece_interval,
     expected_calibration_error,
@@ -345,20 +346,16 @@ def train_heads(
         return z(x) @ w.T + b
 
     # the penalty whose temperature-scaled head best predicts the real labels of the calibration share
-    st_pen = min(
-        PENALTIES,
-        key=lambda pen: nll(
-            fit_calibration(logits(pen, x_cal[labelled]), gold, "temperature").probabilities(
-                logits(pen, x_cal[labelled])
-            ),
-            gold,
-        ),
-    )
+    labelled_logits = {pen: logits(pen, x_cal[labelled]) for pen in PENALTIES}
+    scaled = {pen: fit_calibration(labelled_logits[pen], gold, "temperature") for pen in PENALTIES}
+    st_pen = min(PENALTIES, key=lambda pen: nll(scaled[pen].probabilities(labelled_logits[pen]), gold))
     st_w, st_b = fitted[st_pen]
-    cal_logits = logits(st_pen, x_cal[labelled])
+    cal_logits = labelled_logits[st_pen]
     cv = {m: cross_validated_nll(cal_logits, gold, groups, m) for m in CALIBRATORS}
     method = min(CALIBRATORS, key=lambda m: cv[m])
-    calibrations = {m: fit_calibration(cal_logits, gold, m) for m in CALIBRATORS}
+    calibrations = {
+        m: scaled[st_pen] if m == "temperature" else fit_calibration(cal_logits, gold, m) for m in CALIBRATORS
+    }
 
     # what calibrating on the distilled targets too (soft NLL over the whole share) would give
     distilled_t = fit_temperature_logits(logits(st_pen, x_cal), t_cal)
@@ -504,21 +501,17 @@ def evaluate(
     c_truth = [str(held[i].label) for i in c_index]
     negatives = [k for k, t in enumerate(c_truth) if t == "negative"]
     c_before = [before[i] for i in c_index]
+    c_after = _sentiment_figures(c_probs, c_truth)
     record["complaints_heldout"] = {
         "n": len(c_index),
         "negative": len(negatives),
         "per_class": _per_class(c_truth),
         "negative_as_neutral_before": sum(c_before[k] == "neutral" for k in negatives),
         "negative_as_neutral_after": sum(after[k] == "neutral" for k in negatives),
-        "accuracy_before": round(float(np.mean([b == t for b, t in zip(c_before, c_truth, strict=True)])), 4),
-        "accuracy_after": round(float(np.mean([a == t for a, t in zip(after, c_truth, strict=True)])), 4),
-        "macro_f1_after": round(macro_f1(c_truth, after, CANONICAL_LABELS), 4),
-        "sentiment_ece_after": round(
-            expected_calibration_error(
-                c_probs.max(axis=1).tolist(), [a == t for a, t in zip(after, c_truth, strict=True)]
-            ),
-            4,
-        ),
+        "accuracy_before": round(accuracy(c_truth, c_before), 4),
+        "accuracy_after": c_after["accuracy"],
+        "macro_f1_after": c_after["macro_f1"],
+        "sentiment_ece_after": c_after["ece"],
         "relevance_f1": round(
             classification_metrics(
                 [bool(held[i].is_cs) for i in c_index],
