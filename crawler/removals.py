@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from crawler import stat_keys as keys
-from crawler.source_status import OK
+from crawler.source_status import OK, PARTIAL
 from crawler.sources import FULL, INCREMENTAL
 
 __all__ = [
@@ -162,3 +162,15 @@ def record_source_crawls(
                 "UPDATE sources SET last_full_crawl_at = ?, last_full_crawl_pages = ? WHERE id = ?",
                 (now, crawl.pages, source),
             )
+
+
+def record_source_outcomes(conn: sqlite3.Connection, outcomes: Mapping[str, str], *, now: str) -> None:
+    """Each source's status after a crawl; one that gave reviews (ok, partial) also moves its last
+    crawl, so it is next due from now; a failed one stays due."""
+    for source, outcome in outcomes.items():
+        if outcome in (OK, PARTIAL):
+            conn.execute(
+                "UPDATE sources SET last_crawl_at = ?, last_crawl_status = ? WHERE id = ?", (now, outcome, source)
+            )
+        else:
+            conn.execute("UPDATE sources SET last_crawl_status = ? WHERE id = ?", (outcome, source))

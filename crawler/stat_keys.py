@@ -32,6 +32,7 @@ TOO_MANY_REDIRECTS = "too_many_redirects"
 LAYOUT_ERROR = "layout_error"  # under ERRORS: a source's layout is misconfigured (reason under LAYOUT_ERRORS)
 CHARSET_GUESSED = "charset_guessed"
 INVALID_CHARS_REPLACED = "invalid_chars_replaced"
+DUPLICATE_IN_RUN = "duplicate_in_run"  # under DROPPED: a repeat of a review this crawl already has
 
 
 def texts_by_prefix(stats: dict[str, object], prefix: str) -> dict[str, str]:
@@ -46,3 +47,8 @@ def by_prefix(stats: dict[str, object], prefix: str) -> dict[str, int]:
         for key, value in sorted(stats.items())
         if key.startswith(prefix) and isinstance(value, int | float)
     }
+
+
+def lost_reviews(dropped: dict[str, int]) -> int:
+    """Drops (``by_prefix(stats, DROPPED)``) that lose a review: a repeat within the run loses nothing."""
+    return sum(n for why, n in dropped.items() if why != DUPLICATE_IN_RUN)

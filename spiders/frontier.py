@@ -67,8 +67,6 @@ logger = logging.getLogger(__name__)
 
 #: The pages stream is for checks, status and closing rounds; bounded so it never grows without end.
 PAGES_STREAM_MAXLEN = 1_000_000
-#: Drops that lose nothing (the same review twice in one worker's crawl): not reported as drops.
-_HARMLESS_DROPS = (keys.DROPPED + "duplicate_in_run",)
 #: The reviews spider's count of pages their layout could not read (a misconfigured layout).
 LAYOUT_ERRORS = keys.ERRORS + keys.LAYOUT_ERROR
 
@@ -292,8 +290,7 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
         a round add up to at least every drop of its pages.
         """
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
-        total = sum(int(v) for k, v in stats.items()
-                    if k.startswith(keys.DROPPED) and k not in _HARMLESS_DROPS and isinstance(v, int | float))  # fmt: skip
+        total = keys.lost_reviews(keys.by_prefix(stats, keys.DROPPED))
         new, self.drops_reported = total - self.drops_reported, total
         return max(0, new)
 

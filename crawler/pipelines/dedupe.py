@@ -13,6 +13,7 @@ from crawler.crawl_db import CrawlDatabase
 from crawler.identity import author_hash, author_key, body_hash, item_review_id, normalise_site_id
 from crawler.items import ReviewItem, ReviewOrPage
 from crawler.pipelines.validate import drop, per_review
+from crawler.stat_keys import DUPLICATE_IN_RUN
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -49,7 +50,7 @@ class DedupePipeline:
         item.site_review_id = normalise_site_id(item.site_review_id)
         item.id = item_review_id(item)
         if item.id in self.seen:
-            drop(self.stats, "duplicate_in_run", item.id)
+            drop(self.stats, DUPLICATE_IN_RUN, item.id)
         self.seen.add(item.id)
         item.body_hash = body_hash(item.body)
         item.author_hash = author_hash(item.author, self.key)

@@ -31,7 +31,13 @@ from crawler.aggregates import SourceAggregate, aggregate_found
 from crawler.crawl_db import CrawlDatabase
 from crawler.items import ReviewItem, ReviewOrPage, ReviewPage, reviews_of
 from crawler.pipelines.review_writer import REVIEW_COLUMNS, write_batch
-from crawler.removals import REMOVAL_MAX_SHARE, SourceCrawl, record_source_crawls, source_crawl
+from crawler.removals import (
+    REMOVAL_MAX_SHARE,
+    SourceCrawl,
+    record_source_crawls,
+    record_source_outcomes,
+    source_crawl,
+)
 from crawler.source_status import outcome_from_stats, source_status
 from storage.database import transaction, utcnow
 from storage.runlog import RunStatus, finish_run, start_run
@@ -182,7 +188,7 @@ class StorePipeline:
         self.aggregates_written.update(a.source_id for a in aggregates)
         self.aggregates.clear()
         if counts["merged"] and self.crawler.stats is not None:
-            self.crawler.stats.inc_value(keys.DROPPED + "duplicate_in_run", counts["merged"])
+            self.crawler.stats.inc_value(keys.DROPPED + keys.DUPLICATE_IN_RUN, counts["merged"])
         return counts
 
     def spider_closed(self, spider: Any, reason: str) -> None:
@@ -201,7 +207,7 @@ class StorePipeline:
             fault: str | None = "not_finished"
         elif self.counts[STORE_FAILED]:
             fault = STORE_FAILED
-        elif any(n for why, n in dropped.items() if why != "duplicate_in_run"):
+        elif keys.lost_reviews(dropped):
             fault = "items_dropped"  # a dropped review's row would look gone; drops are not kept per source
         else:
             fault = None
@@ -254,12 +260,5 @@ class StorePipeline:
                 items_updated=self.counts["updated"], items_unchanged=self.counts["unchanged"],
                 dropped_by_reason=dropped, errors_by_reason=errors, detail=detail,
             )  # fmt: skip
-            for source, outcome in outcomes.items():
-                if outcome in ("ok", "partial"):
-                    conn.execute(
-                        "UPDATE sources SET last_crawl_at = ?, last_crawl_status = ? WHERE id = ?",
-                        (now, outcome, source),
-                    )
-                else:
-                    conn.execute("UPDATE sources SET last_crawl_status = ? WHERE id = ?", (outcome, source))
+            record_source_outcomes(conn, outcomes, now=now)
         logger.info("crawl run %s %s: %s", run_id, status, dict(self.counts))
