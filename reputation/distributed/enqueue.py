@@ -80,10 +80,10 @@ def enqueue_sources(client: redis.Redis, sources: Iterable[Source], *, full: boo
     generation = current_generation(client)
     entries = [start_entry(s, now=moment, full=full, generation=generation) for s in sources]
     stamp = utcnow()
-    seconds, micros = client.time()  # the server's clock: stream ids are made from it
+    since = streams.server_stream_id(client)
     pipe = client.pipeline(transaction=True)
     if entries:
-        pipe.set(ROUND_SINCE_KEY, f"{int(seconds) * 1000 + int(micros) // 1000}-0", nx=True)
+        pipe.set(ROUND_SINCE_KEY, since, nx=True)
     for entry in entries:
         pipe.rpush(START_KEY, json.dumps(entry, sort_keys=True))
         mark = json.dumps({"at": stamp, "kind": entry["kind"]})

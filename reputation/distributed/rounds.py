@@ -43,8 +43,8 @@ import sqlite_utils
 
 from crawler import stat_keys as keys
 from crawler.redis_frontier import REQUESTS_KEY, frontier_empty
-from crawler.removals import SourceCrawl, record_source_crawls, source_crawl
-from crawler.source_status import FAILED, OK, PARTIAL, SourceOutcome, source_status
+from crawler.removals import SourceCrawl, record_source_crawls, record_source_outcomes, source_crawl
+from crawler.source_status import FAILED, SourceOutcome, source_status
 from crawler.sources import FULL
 from reputation.distributed import streams
 from reputation.distributed.enqueue import ROUND_KEY, ROUND_RUN_KEY, ROUND_SINCE_KEY
@@ -294,13 +294,7 @@ def finish_round(client: redis.Redis, db: sqlite_utils.Database) -> RoundResult 
         }
         finish_run(db, run_id, status, pages=page_count, dropped_by_reason=dict(dead["items"]),
                    errors_by_reason=dict(errors), detail=detail)  # fmt: skip
-        for source, result in outcomes.items():
-            if result in (OK, PARTIAL):
-                conn.execute("UPDATE sources SET last_crawl_at = ?, last_crawl_status = ? WHERE id = ?",
-                             (now, result, source))  # fmt: skip
-            else:
-                conn.execute("UPDATE sources SET last_crawl_status = ? WHERE id = ?", (result, source))
-    seconds, micros = client.time()
+        record_source_outcomes(conn, outcomes, now=now)
     client.eval(_FORGET, 3, ROUND_KEY, ROUND_SINCE_KEY, ROUND_RUN_KEY,
-                f"{int(seconds) * 1000 + int(micros) // 1000}-0", *sources)  # fmt: skip
+                streams.server_stream_id(client), *sources)  # fmt: skip
     return RoundResult(run_id, status, outcomes, page_count)

@@ -121,6 +121,12 @@ class Message:
 # --- connection -----------------------------------------------------------------------------
 
 
+def server_stream_id(client: redis.Redis) -> str:
+    """A stream id for this moment by the Redis server's clock (stream ids are made from it)."""
+    seconds, micros = client.time()
+    return f"{int(seconds) * 1000 + int(micros) // 1000}-0"
+
+
 def connect(url: str, *, wait: bool = True, socket_timeout: float | None = 30.0) -> redis.Redis:
     """A client for ``url`` (redis://host:port/db) that survives connection loss.
 
