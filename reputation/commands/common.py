@@ -68,9 +68,14 @@ def _root_obj(ctx: click.Context) -> dict[str, Any]:
     return obj
 
 
-def _apply_verbosity(ctx: click.Context) -> None:
+def chosen_level(ctx: click.Context) -> int | None:
+    """The stderr log level -v/-q/--log-level chose (reputation.logs.level_for), None when none."""
     obj = _root_obj(ctx)
-    logs.configure(logs.level_for(obj.get("verbose", 0), obj.get("quiet", False), obj.get("log_level")))
+    return logs.level_for(obj.get("verbose", 0), obj.get("quiet", False), obj.get("log_level"))
+
+
+def _apply_verbosity(ctx: click.Context) -> None:
+    logs.configure(chosen_level(ctx))
 
 
 def _verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:

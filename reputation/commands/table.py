@@ -57,7 +57,7 @@ def table(ctx: click.Context, as_json: bool, as_csv: bool) -> None:
     _print_table(rows, meta, note=not is_quiet(ctx))  # -q: the rows asked for, without the note
 
 
-def _print_table(rows: list[Any], meta: dict[str, Any], *, note: bool = True) -> None:
+def _print_table(rows: list[Any], meta: dict[str, Any], *, note: bool) -> None:
     console = Console()
     if not console.is_terminal:  # pipes and logs: wide enough for the verdicts
         console = Console(width=160)

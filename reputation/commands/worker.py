@@ -10,8 +10,7 @@ import logging
 
 import click
 
-from reputation import logs
-from reputation.commands.common import model_option, say
+from reputation.commands.common import chosen_level, model_option, say
 
 REDIS_ENV = "REPUTATION_REDIS"
 
@@ -99,8 +98,7 @@ def crawl(
 
 def _chosen_level(ctx: click.Context) -> str | None:
     """The stderr level the user chose with -v/-q/--log-level (logging's name for it), None when none."""
-    obj = ctx.find_root().ensure_object(dict)
-    level = logs.level_for(obj.get("verbose", 0), obj.get("quiet", False), obj.get("log_level"))
+    level = chosen_level(ctx)
     return None if level is None else logging.getLevelName(level)
 
 
