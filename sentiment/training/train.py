@@ -288,7 +288,7 @@ def train(
                 mean = average.setdefault(name, torch.zeros_like(value, dtype=torch.float32))
                 mean += (value.float() - mean) / averaged
     if averaged > 1:
-        trained = {n: p.detach().clone() for n, p in model.state_dict().items() if n.startswith(prefixes)}
+        trained = state  # the last epoch's weights, already cloned
         model.load_state_dict({n: v.to(trained[n].dtype) for n, v in average.items()}, strict=False)
         scores = evaluate_cached(model, first, val_batches)
         record = {
