@@ -1,6 +1,7 @@
 """Classification metrics, the one place they are defined: accuracy, F1 and macro-F1, a per-class
 report and a confusion matrix, expected calibration error (with a bootstrap interval, since a few
-hundred rows leave ECE uncertain by several points), and precision/recall/F1 of a yes/no detector.
+hundred rows leave ECE uncertain by several points; ``top_label_ece`` reads it off class
+probabilities and gold class indices), and precision/recall/F1 of a yes/no detector.
 
 Used by `reputation evaluate`, by the default model's training and held-out card, and by the
 customer-service head. Small numpy versions so evaluation needs no scikit-learn; conventions follow
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence, Sized
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def accuracy(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> float:
@@ -131,6 +133,45 @@ def ece_interval(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def top_label_ece(probs: ArrayLike, gold: ArrayLike, n_bins: int = 15) -> float:
+    """``expected_calibration_error`` of class probabilities (rows) against gold class indices.
+
+    The one definition of top-label ECE over several classes: a row's confidence is its largest
+    probability, and it is correct when that class (the first of tied maxima, as ``argmax``)
+    is the gold one."""
+    confidences, correct = _top_label(probs, gold)
+    return expected_calibration_error(confidences, correct, n_bins)
+
+
+def top_label_ece_interval(
+    probs: ArrayLike,
+    gold: ArrayLike,
+    level: float = 0.9,
+    resamples: int = 1000,
+    seed: int = 0,
+    n_bins: int = 15,
+) -> tuple[float, float]:
+    """``ece_interval`` of ``top_label_ece``: rows resampled, same confidences and hits."""
+    confidences, correct = _top_label(probs, gold)
+    return ece_interval(confidences, correct, level, resamples, seed, n_bins)
+
+
+def _top_label(probs: ArrayLike, gold: ArrayLike) -> tuple[list[float], list[bool]]:
+    """Each row's largest probability and whether its argmax is the gold class index."""
+    p = np.asarray(probs, dtype=np.float64)
+    g = np.asarray(gold)
+    if p.size == 0 and g.size == 0:
+        return [], []
+    if p.ndim != 2 or g.ndim != 1:
+        raise ValueError(
+            f"probs must be (rows, classes) and gold one index a row, got {p.shape} and {g.shape}"
+        )
+    _check_lengths(g, p)
+    if g.dtype.kind not in "iu" or np.any((g < 0) | (g >= p.shape[1])):
+        raise ValueError(f"gold must hold class indices in [0, {p.shape[1]})")
+    return p.max(axis=1).tolist(), (p.argmax(axis=1) == g).tolist()
 
 
 def classification_metrics(

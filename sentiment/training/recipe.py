@@ -29,7 +29,7 @@ from sentiment.default_model import (
     base_model_dir,
     materialise,
 )
-from sentiment.metrics import expected_calibration_error
+from sentiment.metrics import top_label_ece
 from sentiment.package_data import COMPLAINT_SENTENCES, package_path
 from sentiment.training import data
 from sentiment.training.calibration import fit_temperature, fold_temperature
@@ -65,9 +65,7 @@ def _probabilities(
 
 def _ece(probs: torch.Tensor, labels: list[str], examples: list[data.Example]) -> float:
     """Top-label expected calibration error over the three classes."""
-    confidence, predicted = probs.max(dim=1)
-    correct = [labels[int(p)] == ex.label for p, ex in zip(predicted, examples, strict=True)]
-    return expected_calibration_error(confidence.tolist(), correct)
+    return top_label_ece(probs.numpy(), [labels.index(ex.label) for ex in examples])
 
 
 def calibrate(

@@ -55,11 +55,12 @@ from sentiment.labels import CANONICAL_LABELS
 from sentiment.metrics import (
     accuracy,
     classification_metrics,
-    ece_interval,
     expected_calibration_error,
     macro_f1,
+    top_label_ece,
+    top_label_ece_interval,
 )
-from sentiment.model import SentimentModel
+from sentiment.model import Prediction, SentimentModel
 from sentiment.package_data import ASPECT_SENTENCES, COMPLAINT_SENTENCES, package_path
 from sentiment.single_pass import SentenceHeads, heads_to_json, pool_spans
 from sentiment.training.calibration import (
@@ -148,9 +149,11 @@ def _read(path: Path) -> list[dict[str, str]]:
 
 def features(
     model: SentimentModel, sentences: Sequence[str], contexts: bool, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pooled states, index of the sentence each row is, row read alone) for sentences alone, plus
-    in pseudo-reviews when ``contexts``; a sentence with no token inside its text gives no row."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Prediction]]:
+    """(pooled states, index of the sentence each row is, row read alone, the classifier's
+    prediction for each sentence read alone) for sentences alone, plus in pseudo-reviews when
+    ``contexts``; a sentence with no token inside its text gives no row. The predictions come
+    from the same forward pass, so evaluating the review classifier needs no second one."""
     texts: list[str] = list(sentences)
     spans: list[np.ndarray] = [np.array([[0, len(s)]]) for s in sentences]
     owners: list[list[int]] = [[i] for i in range(len(sentences))]
@@ -171,10 +174,10 @@ def features(
             spans.append(np.array(parts))
             owners.append(group)
     encoded = model.encode(texts, None, offsets=True)
-    _, pooled, read = pool_spans(model, encoded, spans, LAYERS, batch_size=64)
+    predictions, pooled, read = pool_spans(model, encoded, spans, LAYERS, batch_size=64)
     index = np.array([i for group in owners for i in group], dtype=np.int64)
     alone = np.arange(len(index)) < len(sentences)
-    return pooled[read], index[read], alone[read]
+    return pooled[read], index[read], alone[read], predictions[: len(sentences)]
 
 
 def fit_softmax(x: np.ndarray, targets: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
@@ -426,7 +429,7 @@ def _sentiment_figures(probs: np.ndarray, truth: Sequence[str]) -> dict[str, Any
         "accuracy": round(float(np.mean(correct)), 4),
         "macro_f1": round(macro_f1(list(truth), predicted, CANONICAL_LABELS), 4),
         "nll": round(nll(probs, gold), 4),
-        "ece": round(expected_calibration_error(probs.max(axis=1).tolist(), correct), 4),
+        "ece": round(top_label_ece(probs, gold), 4),
     }
 
 
@@ -448,7 +451,7 @@ def evaluate(
     aspect_eval = [r for r in rows if r.split == "eval" and r.is_cs is not None]
     record: dict[str, Any] = {}
     for name, contexts in (("aspect_alone", False), ("aspect_in_context", True)):
-        x, index, alone = features(model, [r.text for r in aspect_eval], contexts, rng)
+        x, index, alone, _ = features(model, [r.text for r in aspect_eval], contexts, rng)
         if contexts:  # only the rows read inside pseudo-reviews
             x, index = x[~alone], index[~alone]
         p = heads.relevance(x)
@@ -460,18 +463,16 @@ def evaluate(
         record[name] = {k: round(float(v), 4) for k, v in metrics.items()}
 
     held = [r for r in rows if r.split == "heldout" and r.label is not None]
-    x_all, i_all, alone = features(model, [r.text for r in held], True, rng)
+    x_all, i_all, alone, before_predictions = features(model, [r.text for r in held], True, rng)
     x, index = x_all[alone], i_all[alone]
     probs = heads.sentiment(x)
     truth_labels = [str(held[i].label) for i in index]
-    before_predictions = model.predict([r.text for r in held])
     before = [p.label for p in before_predictions]
     before_probs = np.array(
         [[(p.probabilities or {}).get(lab, 1 / 3) for lab in CANONICAL_LABELS] for p in before_predictions]
     )
     figures = _sentiment_figures(probs, truth_labels)
-    correct = (probs.argmax(axis=1) == [CANONICAL_LABELS.index(t) for t in truth_labels]).tolist()
-    low, high = ece_interval(probs.max(axis=1).tolist(), correct)
+    low, high = top_label_ece_interval(probs, [CANONICAL_LABELS.index(t) for t in truth_labels])
     unseen = np.array([held[i].source == "complaints" or split_of(held[i].text) != "train" for i in index])
     summary: dict[str, Any] = {
         **figures,
