@@ -294,3 +294,42 @@ def test_what_keeps_a_distributed_full_crawl_from_marking_removals(
     assert (crawl["complete"], crawl.get("not_complete")) == (not_complete is None, not_complete)
     removed = [r["id"] for r in rows(db_path, "SELECT id FROM reviews WHERE removed_at IS NOT NULL")]
     assert removed == (["gone"] if not_complete is None else [])
+
+
+def test_a_worker_records_each_page_without_a_review_and_the_page_a_budget_stopped(
+    tmp_path: Path, site: FaultServer, redis_server: RedisServer, workers: list[Worker]
+) -> None:
+    """The reviews spider's hooks (page_decided, note_empty) give each page's record its own stop and
+    empty kind: the second page without a review of a source too, read once."""
+    blocked = (
+        '<html><head><title>Are you a robot?</title><link rel="next" href="/x/?page=3"></head>'
+        "<body><div class='g-recaptcha'></div></body></html>"
+    )
+    site.add("/x/", page(review_page([review("X1", "Review X1: the agent helped.")], next_href="/x/?page=2")))
+    site.add("/x/?page=2", page(blocked))
+    site.add("/x/?page=3", page(review_page([], next_href="/x/?page=4")))
+    site.add("/x/?page=4", page(one_review("X4")))
+    url = site.url("/x/")
+    db_path = tmp_path / "reputation.db"
+    load_sources(tmp_path, db_path, {"brand-x": [url]})
+    enqueue_due_at(str(db_path), redis_server.url, due_only=False)
+    worker = Worker(redis_server.url, tmp_path, "-s", "REPUTATION_MAX_PAGES_PER_SOURCE=3", "--idle-exit", "2")
+    workers.append(worker)
+    closed = ingest_until_closed(db_path, redis_server.url, worker)
+    assert worker.process.wait(timeout=WAIT_S) == 0
+    worker.assert_quiet()
+
+    records: Any = streams.connect(redis_server.url).xrange(streams.PAGES_STREAM)
+    recorded = {
+        fields["url"]: (fields["items"], fields["empty"], fields["stop"], fields["error"])
+        for _, fields in records
+    }
+    assert recorded == {
+        url: ("1", "", "", ""),
+        site.url("/x/?page=2"): ("0", "blocked", "", ""),
+        site.url("/x/?page=3"): ("0", "no_known_markup", "page_budget", ""),
+    }
+    assert site.hits("/x/?page=4") == []  # past the page budget
+    assert closed["sources"] == {"ok": 1}
+    crawl = last_crawl_run(db_path)["detail"]["crawls"][source_id(url)]
+    assert (crawl["complete"], crawl["not_complete"]) == (False, "page_budget")

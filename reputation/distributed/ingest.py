@@ -171,8 +171,9 @@ def drain(
     while ingest_round(client, db, consumer=consumer, batch=batch, items=items, summary=summary,
                        run_id=run.current(client, db) if items else None):  # fmt: skip
         pass
-    if items and rounds.round_over(client):
-        closed = rounds.finish_round(client, db)
+    watch = rounds.RoundWatch()  # a first poll: only a round whose every source recorded a page is over
+    if items and watch.over(client):
+        closed = watch.finish(client, db)
         if closed is not None:
             summary.crawl_rounds.append(closed)
     if enqueue:
@@ -202,21 +203,15 @@ def follow(
     last_enqueue = 0.0
     run = _RoundRun()
     score_run = _ScoreRun()
-    quiet_since: float | None = None  # since when the round's frontier is empty and its items stored
+    watch = rounds.RoundWatch()
     while not stop.is_set():
-        before = summary.items + summary.scores.handled
+        before, items_before = summary.items + summary.scores.handled, summary.items
         handled = ingest_round(client, db, consumer=consumer, batch=batch, items=items, summary=summary,
                                run_id=run.current(client, db) if items else None)  # fmt: skip
-        if items and not handled and rounds.frontier_quiet(client):
-            quiet_since = quiet_since or time.monotonic()
-            settled = time.monotonic() - quiet_since >= rounds.SETTLE_SECONDS
-            if rounds.round_over(client, settled=settled):
-                closed = rounds.finish_round(client, db)
-                if closed is not None:
-                    summary.crawl_rounds.append(closed)
-                quiet_since = None
-        elif handled:
-            quiet_since = None
+        if items and watch.over(client, progress=summary.items > items_before):
+            closed = watch.finish(client, db)
+            if closed is not None:
+                summary.crawl_rounds.append(closed)
         if enqueue and time.monotonic() - last_enqueue >= enqueue_every:
             enqueue_for_announced(client, db, summary)
             last_enqueue = time.monotonic()

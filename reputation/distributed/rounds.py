@@ -9,9 +9,9 @@ command runs it (``reputation ingest``, ``--once`` or ``--follow``, or ``reputat
   round carries it (``last_crawl_run_id``) and listings' aggregate ratings are stored with it;
 * adds each batch's new / updated / unchanged counts to the row in the batch's own transaction
   (items_ingest), so the counts hold across writer processes and restarts;
-* closes the round once it is over (``round_over``: the frontier is empty, every item is stored,
-  and every source of the round has a page in the pages stream, or the frontier stayed empty for
-  ``SETTLE_SECONDS``), as the single-machine store pipeline closes a crawl (``finish_round``): each
+* closes the round once it is over (``RoundWatch``, which reads the pages stream as it grows: the
+  frontier is empty, every item is stored, and every source of the round has a page in the pages
+  stream, or the round stayed quiet for ``SETTLE_SECONDS``), as the single-machine store pipeline closes a crawl (``finish_round``): each
   source's ``last_crawl_status`` (ok / partial / empty: REASON / failed: REASON) from the pages the
   workers recorded and the reviews stored, ``last_crawl_at`` (so its next-due time) for sources
   that gave reviews, the last full crawl of a full crawl that ended ok, reviews found again
@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,8 +53,8 @@ from reputation.distributed.items_ingest import items_pending
 from storage.database import transaction, utcnow
 from storage.runlog import RunStatus, finish_run, start_run, this_host
 
-#: Seconds the frontier must stay empty, every item stored, before a round whose sources did not
-#: all record a page (a start request robots.txt refused, say) is closed anyway (``--follow``).
+#: Seconds the round must stay quiet (RoundWatch's reset rule) before a round whose sources did not
+#: all record a page (a start entry never fetched, say) is closed anyway (``--follow``, ``run --redis``).
 SETTLE_SECONDS = 30.0
 #: A source of the round with no page in the pages stream: it was never fetched.
 NOT_FETCHED = "not_fetched"
@@ -173,31 +174,37 @@ def _page_reason(fields: Mapping[str, str]) -> str | None:
     return fields.get("error") or None
 
 
+def tally_page(tallies: dict[str, PageTally], fields: Mapping[str, str]) -> None:
+    """Add one page record of the pages stream to its source's tally."""
+    tally = tallies.setdefault(str(fields.get("source_id") or ""), PageTally())
+    tally.reported = tally.reported and "stop" in fields
+    tally.dropped += int(fields.get("dropped") or 0)
+    reason = _page_reason(fields)
+    first = tally.pages == 0 and not tally.skipped and not tally.errors
+    skipped = fields.get("skipped") or _LEGACY_SKIPS.get(reason or "")
+    if fields.get("stop"):
+        tally.note_stopped(str(fields["stop"]))
+    tally.empty_kind = tally.empty_kind or fields.get("empty") or None
+    if skipped:
+        tally.skipped[skipped] += 1
+        return
+    tally.pages += 1
+    items = int(fields.get("items") or 0)
+    tally.with_items += int(items > 0)
+    if reason is not None:
+        tally.errors[reason] += 1
+        if first:
+            tally.first_failed = reason
+    elif not items:
+        tally.empty += 1
+
+
 def round_pages(client: redis.Redis, since: str) -> dict[str, PageTally]:
-    """Source id -> what its pages in the round gave, from the pages stream."""
+    """Source id -> what its pages in the round gave, from the whole pages stream since ``since``
+    (RoundWatch keeps the same tallies as the records arrive)."""
     tallies: dict[str, PageTally] = {}
     for _, fields in _entries(client, streams.PAGES_STREAM, since):
-        tally = tallies.setdefault(str(fields.get("source_id") or ""), PageTally())
-        tally.reported = tally.reported and "stop" in fields
-        tally.dropped += int(fields.get("dropped") or 0)
-        reason = _page_reason(fields)
-        first = tally.pages == 0 and not tally.skipped and not tally.errors
-        skipped = fields.get("skipped") or _LEGACY_SKIPS.get(reason or "")
-        if fields.get("stop"):
-            tally.note_stopped(str(fields["stop"]))
-        tally.empty_kind = tally.empty_kind or fields.get("empty") or None
-        if skipped:
-            tally.skipped[skipped] += 1
-            continue
-        tally.pages += 1
-        items = int(fields.get("items") or 0)
-        tally.with_items += int(items > 0)
-        if reason is not None:
-            tally.errors[reason] += 1
-            if first:
-                tally.first_failed = reason
-        elif not items:
-            tally.empty += 1
+        tally_page(tallies, fields)
     return tallies
 
 
@@ -213,21 +220,80 @@ def round_dead_letters(client: redis.Redis, since: str) -> dict[str, Counter[str
     return out
 
 
-def round_over(client: redis.Redis, *, settled: bool = False) -> bool:
-    """The round can be closed: it has sources, the frontier is empty, every item is stored, and each
-    source recorded a page (or, with ``settled``, the caller saw all that hold for SETTLE_SECONDS)."""
-    sources = round_sources(client)
-    if not sources or not frontier_empty(client) or items_pending(client):
-        return False
-    if settled:
-        return True
-    paged = round_pages(client, round_since(client))
-    return all(s in paged for s in sources)
+@dataclass
+class RoundWatch:
+    """The writer's view of the open round: its pages read once, as they arrive, and when it is over.
 
+    The writer polls ``over`` after each batch it moves; each poll reads only the page records
+    added since the last one (from the last stream id seen) into ``pages``, and ``finish``
+    records the round with those tallies (``finish_round``), so the pages stream is read once.
+    A round that begins anew (another ``ROUND_SINCE_KEY``) starts the tallies afresh.
 
-def frontier_quiet(client: redis.Redis) -> bool:
-    """The frontier is empty and every item stored (a round that may be settling)."""
-    return bool(client.hlen(ROUND_KEY)) and frontier_empty(client) and not items_pending(client)
+    A round is over when it has sources, the frontier is empty (nothing queued, leased or waiting
+    to start), every item is stored, and each source recorded a page; or, when some source never
+    recorded one (a start entry dead-lettered, say), once the round stayed quiet (the frontier
+    empty, every item stored) for ``settle`` seconds without moving. Reset rule: the settle timer
+    starts at the first quiet poll and restarts at every poll that sees the round move: the
+    frontier not empty or items pending (the timer stops until the next quiet poll), items the
+    writer handled since the last poll (``progress``), new page records of the round, or its
+    sources or start changed (sources enqueued, a round closed). Each of these says a worker, the
+    writer or the enqueuer is still at work, so quiet before it proves nothing. Scores moved by
+    the writer are no part of the crawl round and do not count.
+    """
+
+    settle: float = SETTLE_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    pages: dict[str, PageTally] = field(default_factory=dict)  # source id -> tally, of the round ``since``
+    since: str | None = None  # the round's start (stream id) the tallies belong to
+    last_id: str | None = None  # the last page record read; None: none yet of this round
+    sources: frozenset[str] = frozenset()  # the round's sources at the last poll
+    quiet_since: float | None = None  # the settle timer: since when the round is quiet and still
+
+    def read(self, client: redis.Redis) -> int:
+        """Tally the page records added since the last read; returns how many were read."""
+        since = round_since(client)
+        if since != self.since:
+            self.pages, self.since, self.last_id = {}, since, None
+        start = since if self.last_id is None else f"({self.last_id}"
+        read = 0
+        for entry_id, fields in _entries(client, streams.PAGES_STREAM, start):
+            tally_page(self.pages, fields)
+            self.last_id = str(entry_id)
+            read += 1
+        return read
+
+    def over(self, client: redis.Redis, *, progress: bool = False) -> bool:
+        """One poll: whether the round can be closed now (see the class docstring). ``progress``:
+        the writer handled item messages since the last poll."""
+        ids: Any = client.hkeys(ROUND_KEY)  # the ids alone: a round may hold many sources
+        sources = frozenset(str(source) for source in ids)
+        if not sources:  # no round: nothing to read or time
+            self.sources, self.quiet_since = sources, None
+            return False
+        quiet = frontier_empty(client) and not items_pending(client)
+        began = self.since
+        moved = bool(self.read(client)) or progress or sources != self.sources or self.since != began
+        self.sources = sources
+        if not quiet:
+            self.quiet_since = None
+            return False
+        now = self.clock()
+        if moved or self.quiet_since is None:
+            self.quiet_since = now
+        if all(s in self.pages for s in sources):
+            return True
+        return now - self.quiet_since >= self.settle
+
+    def finish(self, client: redis.Redis, db: sqlite_utils.Database) -> RoundResult | None:
+        """Record the round (``finish_round``) with the tallies read so far and any page recorded
+        since the last poll; then watch the next round from its start. None when there is no round."""
+        if not client.hlen(ROUND_KEY):
+            return None
+        self.read(client)
+        try:
+            return finish_round(client, db, pages=self.pages)
+        finally:
+            self.pages, self.since, self.last_id, self.quiet_since = {}, None, None, None
 
 
 def round_fault(dead: Mapping[str, Counter[str]], pages: Mapping[str, PageTally]) -> str | None:
@@ -240,16 +306,20 @@ def round_fault(dead: Mapping[str, Counter[str]], pages: Mapping[str, PageTally]
     return None
 
 
-def finish_round(client: redis.Redis, db: sqlite_utils.Database) -> RoundResult | None:
+def finish_round(
+    client: redis.Redis, db: sqlite_utils.Database, *, pages: Mapping[str, PageTally] | None = None
+) -> RoundResult | None:
     """Record the round as a single-machine crawl records itself (see the module docstring); None
-    when there is no round. Call once ``round_over``; the caller holds the writer lock."""
+    when there is no round. Call once the round is over (RoundWatch.over); the caller holds the
+    writer lock. ``pages``: the round's tallies already read (RoundWatch), else read here."""
     sources = round_sources(client)
     if not sources:
         return None
     run_id = round_run(client, db)
     assert run_id is not None
     since = round_since(client)
-    pages = round_pages(client, since)
+    if pages is None:
+        pages = round_pages(client, since)
     dead = round_dead_letters(client, since)
     reviews = dict(db.execute("SELECT source_id, COUNT(*) FROM reviews WHERE last_crawl_run_id = ? GROUP BY source_id",
                               (run_id,)).fetchall())  # fmt: skip

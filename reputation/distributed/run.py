@@ -54,24 +54,20 @@ def distributed_crawl(
                 client = streams.connect(redis_url, wait=True)
                 run_id = rounds.round_run(client, db, selection={"redis": streams.safe_url(redis_url)})
                 deadline = began + crawl_timeout
-                quiet_since: float | None = None
+                watch = rounds.RoundWatch()
                 while True:
-                    counts.update(drain_items(client, db, run_id=run_id))
+                    stored = drain_items(client, db, run_id=run_id)
+                    counts.update(stored)
                     if run_id is None:  # nothing due and no round open: nothing to wait for
                         break
-                    if rounds.frontier_quiet(client):
-                        quiet_since = quiet_since or time.monotonic()
-                        settled = time.monotonic() - quiet_since >= rounds.SETTLE_SECONDS
-                        if rounds.round_over(client, settled=settled):
-                            break
-                    else:
-                        quiet_since = None
+                    if watch.over(client, progress=bool(stored.total())):
+                        break
                     if time.monotonic() > deadline:
                         depth = frontier_depth(client)
                         raise TimeoutError(f"the frontier did not drain within {crawl_timeout:.0f} s ({depth}); "
                                            "are crawl workers running?")  # fmt: skip
                     time.sleep(poll)
-                closed = rounds.finish_round(client, db)
+                closed = watch.finish(client, db)
                 sources = len(closed.sources) if closed else 0
             except BaseException:
                 if run_id is not None:
