@@ -67,8 +67,6 @@ logger = logging.getLogger(__name__)
 
 #: The pages stream is for checks, status and closing rounds; bounded so it never grows without end.
 PAGES_STREAM_MAXLEN = 1_000_000
-#: The reviews spider's count of pages their layout could not read (a misconfigured layout).
-LAYOUT_ERRORS = keys.ERRORS + keys.LAYOUT_ERROR
 
 
 def source_from_entry(entry: Mapping[str, Any]) -> Source:
@@ -90,8 +88,9 @@ class OpenPage:
     done: int = 0  # outputs in Redis: items out of the pipelines, requests in the frontier
     outputs: int | None = None  # what the callback handed the engine; None until it ended
     items: int = 0  # items among ``done`` (for the pages stream)
-    stop: str = ""  # why the walk did not go on from this page (ReviewsSpider.note_stopped)
+    stop: str = ""  # why the walk did not go on from this page (ReviewsSpider.page_decided)
     error: str = ""  # why the page could not be read (layout_error: its layout is misconfigured here)
+    empty: str = ""  # what it looked like when it had no review (ReviewsSpider.note_empty)
 
 
 class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # type: ignore[misc,unused-ignore]
@@ -105,7 +104,7 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
     empty_since: float | None = None
     worker = "crawl"
     open_pages: dict[int, OpenPage]  # id(response) -> the page awaiting its outputs
-    noted_stop: str | None = None  # the stop ReviewsSpider noted during the current page step
+    noted_stop: str | None = None  # the skip ReviewsSpider.page_failed noted for the failed request
     generation = ""  # the round (crawler.redis_frontier.GENERATION_KEY) this worker's state belongs to
     drops_reported = 0  # this worker's drops already counted in a page record
 
@@ -179,24 +178,26 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
         return request
 
     def parse_page(self, response: Response) -> Iterator[ReviewPage | scrapy.Request]:
-        # Counted by crawler.redis_frontier.PageOutputMiddleware as its outputs reach the engine.
-        state = self.open_pages[id(response)] = OpenPage(response)
+        # Its outputs are counted by crawler.redis_frontier.PageOutputMiddleware as they reach the
+        # engine; what the walk decides on it comes through page_decided and note_empty.
+        self.open_pages[id(response)] = OpenPage(response)
         self.enter_generation(response.meta.get(GENERATION_META))
-        outputs = super().parse_page(response)
-        stats = self.crawler.stats
-        while True:  # each step runs synchronously: a stop or layout error during it is this page's
-            self.noted_stop = None
-            layout_errors = stats.get_value(LAYOUT_ERRORS, 0) if stats else 0
-            try:
-                output = next(outputs)
-            except StopIteration:
-                return
-            finally:
-                state.stop = state.stop or self.noted_stop or ""
-                self.noted_stop = None
-                if stats and stats.get_value(LAYOUT_ERRORS, 0) != layout_errors:
-                    state.error = keys.LAYOUT_ERROR
-            yield output
+        yield from super().parse_page(response)
+
+    def page_decided(self, response: Response, *, stop: str = "", error: str = "") -> None:
+        """Keep what the walk decided on the page for its record: its first stop, or why it could not be read."""
+        state = self.open_pages.get(id(response))
+        if state is not None:
+            state.stop = state.stop or stop
+            state.error = state.error or error
+
+    def note_empty(self, source: Source, response: Response) -> str | None:
+        """Every page without a review is recorded with what it looked like, read from it once."""
+        kind = super().note_empty(source, response) or classify_empty_page(page_text(response))
+        state = self.open_pages.get(id(response))
+        if state is not None:
+            state.empty = kind
+        return kind
 
     def note_stopped(self, source: Source, reason: str) -> None:
         super().note_stopped(source, reason)
@@ -243,7 +244,7 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
         state.done += done
         if state.outputs is not None and state.done >= state.outputs:
             del self.open_pages[page]
-            empty = "" if state.items or state.error else classify_empty_page(page_text(state.response))
+            empty = "" if state.items or state.error else state.empty
             self.page_done(state.response.request, state.response.status, state.items, error=state.error,
                            stop=state.stop, empty=empty)  # fmt: skip
 

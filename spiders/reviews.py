@@ -224,6 +224,7 @@ class ReviewsSpider(scrapy.Spider):
             if response.meta.get("page", 1) == 1:  # its listing cannot be read: failed, not "empty"
                 stats.set_value(keys.SOURCE_FAILED + source.id, keys.LAYOUT_ERROR)
             self.logger.error("%s: %s", response.url, exc)
+            self.page_decided(response, error=keys.LAYOUT_ERROR)
             return
         for error in result.errors:
             self.crawler.stats.inc_value(keys.EXTRACT_ERRORS + error.extractor)
@@ -231,8 +232,7 @@ class ReviewsSpider(scrapy.Spider):
         send_aggregate(self.crawler, source.id, result.aggregate, moment)  # -> source_aggregates
         if not result.reviews:
             stats.inc_value(keys.EMPTY_PAGES)
-            if not stats.get_value(keys.SOURCE_EMPTY + source.id):
-                stats.set_value(keys.SOURCE_EMPTY + source.id, classify_empty_page(page_text(response)))
+            self.note_empty(source, response)
         new: list[ReviewItem] = []
         for item in result.reviews:
             item.source_id = source.id
@@ -250,6 +250,7 @@ class ReviewsSpider(scrapy.Spider):
             yield ReviewPage(result.reviews, url=response.url)
         if stop is not None:
             self.stop_source(source, stop)
+            self.page_decided(response, stop=stop)
             self.logger.info("%s: %s; not following its next pages", response.url, STOP_WHY[stop])
             return
         for url in next_pages:
@@ -257,6 +258,7 @@ class ReviewsSpider(scrapy.Spider):
                 if source.id not in self.over_budget:
                     self.over_budget.add(source.id)
                     self.stop_source(source, keys.PAGE_BUDGET)
+                    self.page_decided(response, stop=keys.PAGE_BUDGET)
                     self.logger.warning("%s: page budget of %d pages spent", source.url, self.max_pages)
                 break
             yield self.page_request(url, source, page=response.meta.get("page", 1) + 1, empty_run=empty_run)
@@ -280,6 +282,20 @@ class ReviewsSpider(scrapy.Spider):
         if incremental and new and not fresh_reviews(CrawlDatabase.of(self.crawler).open(), new):
             return keys.STOPPED_NO_NEW
         return None
+
+    def page_decided(self, response: Response, *, stop: str = "", error: str = "") -> None:
+        """A hook: why the walk did not go on from this parsed page (``stop``), or why it could not
+        be read (``error``). Stats keep the source's; spiders.frontier records each page's."""
+
+    def note_empty(self, source: Source, response: Response) -> str | None:
+        """Keep what the source's first page without a review looked like (the page is read for it only
+        then); returns it, else None. A hook: spiders.frontier records every such page's."""
+        key = keys.SOURCE_EMPTY + source.id
+        if self.crawler.stats.get_value(key):
+            return None
+        kind = classify_empty_page(page_text(response))
+        self.crawler.stats.set_value(key, kind)
+        return kind
 
     def stop_source(self, source: Source, reason: str) -> None:
         """Count a stop under ``reputation/stopped/`` and keep it as the source's first stop."""
