@@ -183,6 +183,9 @@ def test_two_workers_one_killed_mid_batch_every_review_scored_once(
     workers.append(victim)
     wait_for_workers(client, workers, 1)
     assert announced_models(client) == [("tiny-redis", "t1")]
+    # Frozen until kill_while_holding lets it run in short steps: on a loaded machine it could
+    # otherwise score every batch while the writer enqueues, and never be caught holding one.
+    victim.send_signal(signal.SIGSTOP)
 
     first = drain(client, db)
     assert first.enqueued == {"tiny-redis@t1": n}
