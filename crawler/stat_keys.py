@@ -35,6 +35,17 @@ INVALID_CHARS_REPLACED = "invalid_chars_replaced"
 DUPLICATE_IN_RUN = "duplicate_in_run"  # under DROPPED: a repeat of a review this crawl already has
 
 
+def later_stop_replaces(noted: object) -> bool:
+    """Whether a later reason replaces the stop reason ``noted`` so far for a source (SOURCE_STOPPED).
+
+    The first reason its walk ended before its listing's end is kept, but a repeating page is how
+    some sites end their listing, so any later reason replaces it: another branch of the same
+    listing cut short means the walk did not reach the end. The spider (spiders.reviews) and the
+    distributed writer's page tallies (reputation.distributed.rounds) both keep the rule here.
+    """
+    return noted in (None, "", STOPPED_REPEATING)
+
+
 def texts_by_prefix(stats: dict[str, object], prefix: str) -> dict[str, str]:
     """``{suffix: text}`` for every value under *prefix* (reasons, not counts)."""
     return {key[len(prefix) :]: str(value) for key, value in sorted(stats.items()) if key.startswith(prefix)}

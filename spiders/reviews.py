@@ -309,7 +309,7 @@ class ReviewsSpider(scrapy.Spider):
         another branch of the same listing cut short means the walk did not reach the end.
         """
         key = keys.SOURCE_STOPPED + source.id
-        if self.crawler.stats.get_value(key) in (None, "", keys.STOPPED_REPEATING):
+        if keys.later_stop_replaces(self.crawler.stats.get_value(key)):
             self.crawler.stats.set_value(key, reason)
 
     def first_sighting(self, item: ReviewItem) -> bool:

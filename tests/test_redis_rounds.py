@@ -4,8 +4,9 @@ Page records, frontier entries and item messages are written by hand with the ke
 the enqueuer use, and the settle timer runs on a clock the test moves, so nothing here waits on time.
 Covers: each poll reads only the records added since the last one, and the tallies equal a full
 scan of the round's pages (crawler faults, skips, stops and records of an older worker included);
-a new round starts them afresh; the settle timer's reset rule (RoundWatch's docstring); and closing
-a round with the tallies read, plus the pages recorded after the last poll.
+a new round starts them afresh; a source's stop reason kept by the spider's rule; the settle
+timer's reset rule (RoundWatch's docstring); and closing a round with the tallies read, plus the
+pages recorded after the last poll.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import redis
 from crawl_support import load_sources
 from redis_server import RedisServer
 
+from crawler import stat_keys as keys
 from crawler.redis_frontier import START_KEY
 from reputation.distributed import streams
 from reputation.distributed.enqueue import ROUND_KEY, ROUND_SINCE_KEY, enqueue_due_at
-from reputation.distributed.rounds import NOT_FETCHED, RoundWatch, round_pages, round_sources
+from reputation.distributed.rounds import NOT_FETCHED, PageTally, RoundWatch, round_pages, round_sources
 from reputation.registry.loader import source_id
 from storage.database import connect
 
@@ -220,3 +222,18 @@ def test_finish_records_the_round_with_the_tallies_read_and_the_pages_since(
     assert closed.sources[b] == "empty: captcha"  # recorded after the last poll
     assert closed.sources[c] == f"failed: {NOT_FETCHED}"
     assert not client.exists(ROUND_KEY)
+
+
+def test_a_tally_keeps_the_stop_reason_by_the_spiders_rule() -> None:
+    """One rule (crawler.stat_keys.later_stop_replaces) for the spider and the writer's tallies: the first
+    reason a walk ended early is kept, but a repeating page (how some sites end a listing) gives way."""
+    assert [keys.later_stop_replaces(n) for n in (None, "", keys.STOPPED_REPEATING, keys.PAGE_BUDGET)] == [
+        True, True, True, False
+    ]  # fmt: skip
+    tally = PageTally()
+    for reason in (keys.STOPPED_REPEATING, keys.STOPPED_REPEATING):
+        tally.note_stopped(reason)
+    assert tally.stopped == keys.STOPPED_REPEATING
+    for reason in (keys.PAGE_BUDGET, "robots_txt", keys.STOPPED_REPEATING):
+        tally.note_stopped(reason)
+    assert tally.stopped == keys.PAGE_BUDGET

@@ -15,8 +15,9 @@ command runs it (``reputation ingest``, ``--once`` or ``--follow``, or ``reputat
   source's ``last_crawl_status`` (ok / partial / empty: REASON / failed: REASON) from the pages the
   workers recorded and the reviews stored, ``last_crawl_at`` (so its next-due time) for sources
   that gave reviews, the last full crawl of a full crawl that ended ok, reviews found again
-  un-marked as removed, reviews a complete full crawl no longer found marked removed, and the
-  run's pages, errors and dead letters by reason.
+  un-marked as removed, reviews a complete full crawl no longer found marked removed (none when
+  more than ``REPUTATION_REMOVAL_MAX_SHARE`` of a source's would be: ``removal_max_share``), and
+  the run's pages, errors and dead letters by reason.
 
 Whether a full crawl was complete is decided as for a single-machine crawl
 (crawler.removals.source_crawl) from what the workers' page records say (spiders.frontier):
@@ -44,13 +45,20 @@ import sqlite_utils
 
 from crawler import stat_keys as keys
 from crawler.redis_frontier import REQUESTS_KEY, frontier_empty
-from crawler.removals import SourceCrawl, record_source_crawls, record_source_outcomes, source_crawl
+from crawler.removals import (
+    REMOVAL_MAX_SHARE,
+    SourceCrawl,
+    record_source_crawls,
+    record_source_outcomes,
+    source_crawl,
+)
 from crawler.source_status import FAILED, SourceOutcome, source_status
 from crawler.sources import FULL
 from reputation.distributed import streams
 from reputation.distributed.enqueue import ROUND_KEY, ROUND_RUN_KEY, ROUND_SINCE_KEY
 from reputation.distributed.items_ingest import items_pending
 from storage.database import transaction, utcnow
+from storage.errors import ReputationError
 from storage.runlog import RunStatus, finish_run, start_run, this_host
 
 #: Seconds the round must stay quiet (RoundWatch's reset rule) before a round whose sources did not
@@ -60,6 +68,8 @@ SETTLE_SECONDS = 30.0
 NOT_FETCHED = "not_fetched"
 #: Why a source's full crawl is not complete: a page record without the walk's report (an older worker).
 WALK_NOT_REPORTED = "redis_walk_end_not_reported"
+#: The Scrapy setting a single-machine crawl reads for its removal guard (crawler.pipelines.store).
+REMOVAL_MAX_SHARE_SETTING = "REPUTATION_REMOVAL_MAX_SHARE"
 #: Round faults that make no full crawl complete (crawler.removals.source_crawl's ``run_fault``).
 DEAD_LETTERS = "dead_letters"
 ITEMS_DROPPED = "items_dropped"
@@ -79,6 +89,17 @@ return left
 """
 
 
+def removal_max_share(settings: Mapping[str, Any] | None) -> float:
+    """The removal guard's share from crawl settings (``[crawl] settings`` of the config file), read
+    as the store pipeline reads it (Scrapy's ``getfloat``: ``float(value)``, the default when absent);
+    ReputationError (one line) for a value that is not a number."""
+    value = (settings or {}).get(REMOVAL_MAX_SHARE_SETTING, REMOVAL_MAX_SHARE)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ReputationError(f"{REMOVAL_MAX_SHARE_SETTING}: expected a number, got {value!r}") from None
+
+
 @dataclass
 class PageTally:
     """What the pages stream says about one source's pages in the round."""
@@ -95,8 +116,8 @@ class PageTally:
     reported: bool = True  # every page record carries the walk's report (``stop``)
 
     def note_stopped(self, reason: str) -> None:
-        """spiders.reviews.ReviewsSpider.note_stopped's rule: a repeating page gives way to any later reason."""
-        if self.stopped in (None, "", keys.STOPPED_REPEATING):
+        """The spider's rule (crawler.stat_keys.later_stop_replaces): a repeating page gives way to any later reason."""
+        if keys.later_stop_replaces(self.stopped):
             self.stopped = reason
 
     def stats(self, source: str, kind: str) -> dict[str, object]:
@@ -113,6 +134,10 @@ class RoundResult:
     status: RunStatus
     sources: dict[str, str]  # source id -> last_crawl_status
     pages: int
+    by_status: dict[str, int] = field(init=False)  # last_crawl_status -> sources, for the summaries
+
+    def __post_init__(self) -> None:
+        self.by_status = dict(Counter(self.sources.values()))
 
 
 def round_sources(client: redis.Redis) -> dict[str, dict[str, str]]:
@@ -243,6 +268,7 @@ class RoundWatch:
 
     settle: float = SETTLE_SECONDS
     clock: Callable[[], float] = time.monotonic
+    max_share: float = REMOVAL_MAX_SHARE  # the removal guard finish_round applies (removal_max_share)
     pages: dict[str, PageTally] = field(default_factory=dict)  # source id -> tally, of the round ``since``
     since: str | None = None  # the round's start (stream id) the tallies belong to
     last_id: str | None = None  # the last page record read; None: none yet of this round
@@ -291,7 +317,7 @@ class RoundWatch:
             return None
         self.read(client)
         try:
-            return finish_round(client, db, pages=self.pages)
+            return finish_round(client, db, pages=self.pages, max_share=self.max_share)
         finally:
             self.pages, self.since, self.last_id, self.quiet_since = {}, None, None, None
 
@@ -307,11 +333,17 @@ def round_fault(dead: Mapping[str, Counter[str]], pages: Mapping[str, PageTally]
 
 
 def finish_round(
-    client: redis.Redis, db: sqlite_utils.Database, *, pages: Mapping[str, PageTally] | None = None
+    client: redis.Redis,
+    db: sqlite_utils.Database,
+    *,
+    pages: Mapping[str, PageTally] | None = None,
+    max_share: float = REMOVAL_MAX_SHARE,
 ) -> RoundResult | None:
     """Record the round as a single-machine crawl records itself (see the module docstring); None
     when there is no round. Call once the round is over (RoundWatch.over); the caller holds the
-    writer lock. ``pages``: the round's tallies already read (RoundWatch), else read here."""
+    writer lock. ``pages``: the round's tallies already read (RoundWatch), else read here.
+    ``max_share``: a complete full crawl marks none of a source's reviews removed when more than
+    this share of them would be (crawler.removals.mark_removed; the detail says ``too_many_unseen``)."""
     sources = round_sources(client)
     if not sources:
         return None
@@ -350,7 +382,7 @@ def finish_round(
     page_count = sum(t.pages for s, t in pages.items() if s in sources)
     with transaction(db) as conn:  # the row and the sources' outcomes land together
         started = conn.execute("SELECT started_at FROM crawl_runs WHERE id = ?", (run_id,)).fetchone()[0]
-        record_source_crawls(conn, crawls, outcomes, crawl_started_at=started, now=now)
+        record_source_crawls(conn, crawls, outcomes, crawl_started_at=started, now=now, max_share=max_share)
         detail = {
             "mode": "redis",
             "enqueued": len(sources),
