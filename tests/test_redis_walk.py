@@ -7,7 +7,8 @@ exception's class name), so the run's errors and the sources' statuses equal a l
 quiet worker prints nothing; one long-running worker crawls two rounds afresh (it forgets the
 pages it requested and the reviews it saw), and the second, full, round marks the reviews its
 complete walk no longer found removed, but not those of a listing whose walk was cut short; and,
-on page records written by hand, each fault of a round that keeps a full crawl from marking removals.
+on page records written by hand, each fault of a round that keeps a full crawl from marking removals,
+and the writer's removal guard (REPUTATION_REMOVAL_MAX_SHARE of the config's [crawl] settings).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from redis_server import RedisServer
 
 from crawler.extractors.layout_config import ENV_VAR as LAYOUTS_ENV
 from crawler.launcher import run_crawl
+from crawler.redis_frontier import START_KEY
+from crawler.removals import TOO_MANY_UNSEEN
 from reputation.cli import cli
 from reputation.distributed import streams
 from reputation.distributed.enqueue import enqueue_due_at
@@ -294,6 +297,68 @@ def test_what_keeps_a_distributed_full_crawl_from_marking_removals(
     assert (crawl["complete"], crawl.get("not_complete")) == (not_complete is None, not_complete)
     removed = [r["id"] for r in rows(db_path, "SELECT id FROM reviews WHERE removed_at IS NOT NULL")]
     assert removed == (["gone"] if not_complete is None else [])
+
+
+@pytest.mark.parametrize(
+    ("config", "removed"),
+    [
+        ("", []),  # the default share (0.5): 3 of 4 vanished is more, so none is marked
+        ("[crawl]\nsettings = { REPUTATION_REMOVAL_MAX_SHARE = 0.8 }\n", ["gone-1", "gone-2", "gone-3"]),
+    ],
+)
+def test_a_round_close_honours_the_removal_max_share_as_a_local_crawl_does(
+    tmp_path: Path, redis_server: RedisServer, config: str, removed: list[str]
+) -> None:
+    """`reputation ingest --once` closes a complete full round where 3 of a source's 4 reviews vanished:
+    over REPUTATION_REMOVAL_MAX_SHARE of the config's [crawl] settings none is marked, and the run's
+    detail says why (crawler.removals.mark_removed's guard, as the store pipeline applies it)."""
+    db_path = tmp_path / "reputation.db"
+    load_sources(tmp_path, db_path, {"brand-a": ["http://127.0.0.1:9/a/"]})
+    source = source_id("http://127.0.0.1:9/a/")
+    config_path = tmp_path / "reputation.toml"
+    config_path.write_text(config)
+    client = streams.connect(redis_server.url, wait=False)
+    enqueue_due_at(str(db_path), redis_server.url, due_only=False)
+    client.delete(START_KEY)  # a worker took the start entry
+    db = connect(db_path)
+    try:
+        run_id = round_run(client, db)
+        old = "2020-01-01T00:00:00+00:00"
+        reviews = [("seen", utcnow(), run_id)] + [(f"gone-{n}", old, None) for n in (1, 2, 3)]
+        db.table("reviews").insert_all(
+            {"id": rid, "source_id": source, "brand_id": "brand-a", "body": f"Review {rid}.", "body_hash": rid,
+             "first_seen": seen, "last_seen": seen, "last_crawl_run_id": run}
+            for rid, seen, run in reviews
+        )  # fmt: skip
+    finally:
+        db.close()
+    client.xadd(streams.PAGES_STREAM, {"url": "http://127.0.0.1:9/a/", "source_id": source, "status": "200",
+                                       "items": "1", "error": "", "stop": "", "dropped": "0", "worker": "w"})  # fmt: skip
+    argv = ["-q", "--db", str(db_path), "--config", str(config_path), "ingest", "--redis", redis_server.url,
+            "--once", "--no-enqueue", "--json"]  # fmt: skip
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["crawl_rounds"][0]["run_id"] == run_id
+    crawl = last_crawl_run(db_path)["detail"]["crawls"][source]
+    assert (crawl["complete"], crawl["removed"]) == (True, len(removed))
+    assert crawl.get("removal_skipped") == (None if removed else TOO_MANY_UNSEEN)
+    marked = rows(db_path, "SELECT id FROM reviews WHERE removed_at IS NOT NULL ORDER BY id")
+    assert [r["id"] for r in marked] == removed
+
+
+def test_a_writer_refuses_a_removal_max_share_that_is_not_a_number(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    db_path = tmp_path / "reputation.db"
+    load_sources(tmp_path, db_path, {"brand-a": ["http://127.0.0.1:9/a/"]})
+    config_path = tmp_path / "reputation.toml"
+    config_path.write_text('[crawl]\nsettings = { REPUTATION_REMOVAL_MAX_SHARE = "half" }\n')
+    argv = ["--db", str(db_path), "--config", str(config_path), "ingest", "--redis", redis_server.url]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: REPUTATION_REMOVAL_MAX_SHARE: expected a number, got 'half'"
+    ]
 
 
 def test_a_worker_records_each_page_without_a_review_and_the_page_a_budget_stopped(

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections import Counter
 from types import FrameType
 
 import click
 
-from reputation.commands.common import open_db, say
+from reputation.commands.common import open_db, resolve_settings, say
 from reputation.commands.worker import redis_option
 from storage.lock import writer_lock
 
@@ -38,7 +37,9 @@ def ingest(
     not scored. A message is acknowledged only after its batch is committed; messages that are
     not what their stream carries go to the dead-letter stream with their reason. Stored messages
     are trimmed from Redis. Once a crawl round (`reputation crawl --redis`) is over, its sources get
-    their status and last crawl, and its run in the run log its counts, as a local crawl's do.
+    their status and last crawl, and its run in the run log its counts, as a local crawl's do; a
+    complete full crawl marks reviews removed under REPUTATION_REMOVAL_MAX_SHARE of the config
+    file's [crawl] settings, as a local crawl does.
 
     \b
     Examples:
@@ -47,7 +48,9 @@ def ingest(
     """
     from reputation.distributed import ingest as ingest_lib  # imports torch (via the scoring job): only here
     from reputation.distributed import streams
+    from reputation.distributed.rounds import removal_max_share
 
+    max_share = removal_max_share(resolve_settings(ctx, "crawl", None, {})["settings"])
     with writer_lock(ctx.find_root().obj["db_path"], purpose="reputation ingest"):
         db = open_db(ctx)
         client = streams.connect(redis_url, wait=mode == "follow")
@@ -59,9 +62,10 @@ def ingest(
 
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, handler)
-            summary = ingest_lib.follow(client, db, stop=stop, batch=batch, enqueue=not no_enqueue)
+            summary = ingest_lib.follow(client, db, stop=stop, batch=batch, enqueue=not no_enqueue,
+                                        max_share=max_share)  # fmt: skip
         else:
-            summary = ingest_lib.drain(client, db, batch=batch, enqueue=not no_enqueue)
+            summary = ingest_lib.drain(client, db, batch=batch, enqueue=not no_enqueue, max_share=max_share)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), sort_keys=True))
         return
@@ -75,7 +79,7 @@ def ingest(
             + ", ".join(f"{r} {n}" for r, n in sorted(summary.scores.dead_lettered.items())),
         )
     for closed in summary.crawl_rounds:
-        statuses = ", ".join(f"{k} {v}" for k, v in sorted(Counter(closed.sources.values()).items()))
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(closed.by_status.items()))
         say(ctx, f"crawl round closed: run {closed.run_id} {closed.status}, {closed.pages} pages, "
                  f"{len(closed.sources)} sources ({statuses})")  # fmt: skip
     if summary.enqueued:

@@ -57,7 +57,7 @@ class IngestSummary:
             "dead_lettered": dict(self.scores.dead_lettered),
             "enqueued": dict(self.enqueued),
             "crawl_rounds": [
-                {"run_id": r.run_id, "status": r.status, "pages": r.pages, "sources": dict(Counter(r.sources.values()))}
+                {"run_id": r.run_id, "status": r.status, "pages": r.pages, "sources": r.by_status}
                 for r in self.crawl_rounds
             ],
         }
@@ -162,8 +162,10 @@ def drain(
     batch: int = 500,
     enqueue: bool = True,
     items: bool = True,
+    max_share: float = rounds.REMOVAL_MAX_SHARE,
 ) -> IngestSummary:
-    """Move everything waiting now, then enqueue scoring work; the caller holds the writer lock."""
+    """Move everything waiting now, then enqueue scoring work; the caller holds the writer lock.
+    ``max_share``: the removal guard of a round it closes (rounds.removal_max_share)."""
     consumer = consumer or streams.consumer_name("ingest")
     streams.ensure_groups(client)
     summary = IngestSummary()
@@ -171,7 +173,8 @@ def drain(
     while ingest_round(client, db, consumer=consumer, batch=batch, items=items, summary=summary,
                        run_id=run.current(client, db) if items else None):  # fmt: skip
         pass
-    watch = rounds.RoundWatch()  # a first poll: only a round whose every source recorded a page is over
+    # A first poll: only a round whose every source recorded a page is over.
+    watch = rounds.RoundWatch(max_share=max_share)
     if items and watch.over(client):
         closed = watch.finish(client, db)
         if closed is not None:
@@ -193,8 +196,10 @@ def follow(
     items: bool = True,
     idle_sleep: float = 1.0,
     enqueue_every: float = 10.0,
+    max_share: float = rounds.REMOVAL_MAX_SHARE,
 ) -> IngestSummary:
-    """Keep moving items and scores until ``stop`` is set; enqueue scoring work every few seconds."""
+    """Keep moving items and scores until ``stop`` is set; enqueue scoring work every few seconds.
+    ``max_share``: the removal guard of the rounds it closes (rounds.removal_max_share)."""
     consumer = consumer or streams.consumer_name("ingest")
     streams.ensure_groups(client)
     summary = IngestSummary()
@@ -203,7 +208,7 @@ def follow(
     last_enqueue = 0.0
     run = _RoundRun()
     score_run = _ScoreRun()
-    watch = rounds.RoundWatch()
+    watch = rounds.RoundWatch(max_share=max_share)
     while not stop.is_set():
         before, items_before = summary.items + summary.scores.handled, summary.items
         handled = ingest_round(client, db, consumer=consumer, batch=batch, items=items, summary=summary,

@@ -17,7 +17,7 @@ import os
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from crawler.redis_frontier import frontier_depth
@@ -40,13 +40,18 @@ def distributed_crawl(
     full: bool = False,
     crawl_timeout: float = DEFAULT_CRAWL_TIMEOUT,
     poll: float = 0.5,
+    settings: Mapping[str, Any] | None = None,
 ) -> StageResult:
-    """Enqueue due sources, ingest items until the round is over; the crawl stage's result (never raises)."""
+    """Enqueue due sources, ingest items until the round is over; the crawl stage's result (never raises).
+
+    ``settings``: the crawl's Scrapy settings (``[crawl] settings``); the writer reads the removal
+    guard from them (rounds.removal_max_share), as a single-machine crawl's store pipeline does."""
     started, began = utcnow(), time.monotonic()
     stage = StageResult("crawl", "ok", started_at=started)
     counts: Counter[str] = Counter()
     run_id: int | None = None
     try:
+        max_share = rounds.removal_max_share(settings)  # a bad value: the stage fails, nothing enqueued
         with writer_lock(db_path, purpose="reputation run --redis"):
             db = connect(db_path)
             try:
@@ -54,7 +59,7 @@ def distributed_crawl(
                 client = streams.connect(redis_url, wait=True)
                 run_id = rounds.round_run(client, db, selection={"redis": streams.safe_url(redis_url)})
                 deadline = began + crawl_timeout
-                watch = rounds.RoundWatch()
+                watch = rounds.RoundWatch(max_share=max_share)
                 while True:
                     stored = drain_items(client, db, run_id=run_id)
                     counts.update(stored)
@@ -102,7 +107,8 @@ def run_distributed(
     """
     if scheduled.get("skip_crawl"):  # nothing to crawl: the single-machine score and roll-up
         return run_scheduled(db_path, on_stage=on_stage, full=full, **scheduled)
-    crawl = distributed_crawl(db_path, redis_url, full=full, crawl_timeout=crawl_timeout)
+    crawl = distributed_crawl(db_path, redis_url, full=full, crawl_timeout=crawl_timeout,
+                              settings=scheduled.get("crawl_settings"))  # fmt: skip
     if on_stage is not None:
         on_stage(crawl)
     if crawl.status == "failed":
