@@ -327,6 +327,58 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX idx_engagement_candidates_vendor ON engagement_candidates(vendor_id, status);
         """,
     ),
+    (
+        13,
+        "roll-ups' saved results kept right by triggers: review_channel_scans, review_copy_groups",
+        # Derived data the roll-up rebuild reuses (reputation/rollups/attribution.py,
+        # syndication.py). review_channel_scans: each channel-read review's channels, under the
+        # rules key they came from. review_copy_groups: each (author, brand) group's copy links
+        # with a fingerprint of what the author index holds (rowids, dates). Neither fingerprints a
+        # review's text or id, so the triggers drop the saved results of a review whose text or
+        # id changes (or that moves to another author or brand, or is deleted): a rebuild need
+        # not read every text to find the edited ones. Inserts pay nothing (a new review has no
+        # saved scan and changes its group's fingerprint). Both also hold the reviews' rowids,
+        # which an INSERT OR REPLACE (whose implicit delete fires no trigger) or a VACUUM changes.
+        # review_channel_scans existed without the triggers (created by the rebuild, its rows
+        # checked by hashing each text), so it is replaced here: every review is read again once.
+        """
+        DROP TABLE IF EXISTS review_channel_scans;
+        CREATE TABLE review_channel_scans (
+            review_id TEXT PRIMARY KEY,
+            review_rowid INTEGER NOT NULL,  -- reviews.rowid when scanned: a replaced row is read again
+            scan_key BLOB NOT NULL,         -- the channel rules' key the result came from
+            channels TEXT NOT NULL,
+            keywords TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TRIGGER review_channel_scans_au AFTER UPDATE OF id, title, body ON reviews
+        WHEN old.id IS NOT new.id OR old.title IS NOT new.title OR old.body IS NOT new.body
+        BEGIN
+            DELETE FROM review_channel_scans WHERE review_id = old.id;
+        END;
+        CREATE TRIGGER review_channel_scans_ad AFTER DELETE ON reviews
+        BEGIN
+            DELETE FROM review_channel_scans WHERE review_id = old.id;
+        END;
+        CREATE TABLE review_copy_groups (
+            author_hash TEXT NOT NULL,
+            brand_id TEXT NOT NULL,
+            group_key BLOB NOT NULL,   -- fingerprint of the group's candidates and the matching rules
+            copies TEXT NOT NULL,      -- JSON [[review id, original id, similarity], ...]
+            PRIMARY KEY (author_hash, brand_id)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER review_copy_groups_au AFTER UPDATE OF id, author_hash, brand_id, body ON reviews
+        WHEN old.id IS NOT new.id OR old.author_hash IS NOT new.author_hash
+             OR old.brand_id IS NOT new.brand_id OR old.body IS NOT new.body
+        BEGIN
+            DELETE FROM review_copy_groups WHERE author_hash = old.author_hash AND brand_id = old.brand_id;
+            DELETE FROM review_copy_groups WHERE author_hash = new.author_hash AND brand_id = new.brand_id;
+        END;
+        CREATE TRIGGER review_copy_groups_ad AFTER DELETE ON reviews
+        BEGIN
+            DELETE FROM review_copy_groups WHERE author_hash = old.author_hash AND brand_id = old.brand_id;
+        END;
+        """,
+    ),
 ]
 
 

@@ -429,7 +429,7 @@ def test_channel_scans_are_reused_until_the_text_or_the_id_changes(
     edited = make.review("air", "2024-06-01", cs=0.5, body="I called and waited on hold.")
     kept = make.review("air", "2024-06-02", cs=-0.5, body="The live chat was quick.")
     build_rollups(db, as_of=AS_OF)
-    saved = {r: (c, k) for r, _key, c, k in db.execute("SELECT * FROM review_channel_scans")}
+    saved = {r: (c, k) for r, _rowid, _key, c, k in db.execute("SELECT * FROM review_channel_scans")}
     assert saved == {edited: ("voice", "called, on hold"), kept: ("chat", "live chat")}
 
     def attributed(review_id: str) -> dict[str, tuple[float, str]]:
@@ -468,3 +468,175 @@ def test_metadata_canned_queries_run(db: sqlite_utils.Database, make: Builder) -
         assert rows, name
     trend = db.execute(queries["quarterly_trend"]["sql"], params).fetchall()
     assert [r[0] for r in trend] == ["2024-Q2"]
+
+
+def test_copy_search_is_reused_until_a_review_of_the_group_changes(
+    db: sqlite_utils.Database, make: Builder
+) -> None:
+    make.vendor("acme").brand("shop").engage("acme", "shop", "2024-01-01")
+    text = "The agent hung up on me twice and never called back about the missing parcel, awful support."
+    other = "Quick delivery, the jacket fits and the colour is exactly as shown in the photos."
+    original = make.review("shop", "2024-03-01", cs=-0.8, author="x", body=text)
+    copy = make.review("shop", "2024-03-05", cs=-0.8, author="x", body=text)
+    make.review("shop", "2024-03-06", cs=0.5, author="y", body=other)  # a lone review: no group
+
+    def links() -> list[tuple[str, str]]:
+        return [(r, o) for r, o in db.execute("SELECT review_id, original_id FROM review_duplicates ORDER BY 1")]
+
+    def saved() -> list[tuple[str, str, list[list[Any]]]]:
+        rows = db.execute("SELECT author_hash, brand_id, copies FROM review_copy_groups ORDER BY 1, 2")
+        return [(a, b, json.loads(c)) for a, b, c in rows]
+
+    def shop() -> tuple[int, int]:
+        brand = row(db, "brand_reputation", brand_id="shop")
+        return brand["n_reviews"], brand["n_duplicates"]
+
+    build_rollups(db, as_of=AS_OF)
+    assert links() == [(copy, original)] and shop() == (2, 1)
+    assert saved() == [("x", "shop", [[copy, original, 1.0]])]
+
+    # an unchanged group is not compared again: its saved result is used as it is
+    with transaction(db) as conn:
+        conn.execute("UPDATE review_copy_groups SET copies = '[]'")
+    build_rollups(db, as_of=AS_OF)
+    assert links() == [] and shop() == (3, 0)
+
+    # editing a review's text drops its group's saved result (trigger), so the group is searched again
+    with transaction(db) as conn:
+        conn.execute("UPDATE reviews SET body = ? WHERE id = ?", [text + " Avoid.", copy])
+    build_rollups(db, as_of=AS_OF)
+    assert links() == [(copy, original)] and shop() == (2, 1)
+    first = dict(db.execute("SELECT review_id, similarity FROM review_duplicates").fetchall())
+    assert 0.5 <= first[copy] < 1.0
+
+    # a re-keyed original: the link names the new id
+    with transaction(db) as conn:
+        rekey(conn, original, "site:src-shop:41", "41")
+    build_rollups(db, as_of=AS_OF)
+    assert links() == [(copy, "site:src-shop:41")]
+
+    # a new review in the group changes its fingerprint: a third copy joins the cluster
+    third = make.review("shop", "2024-03-09", cs=-0.8, author="x", body=text)
+    build_rollups(db, as_of=AS_OF)
+    assert links() == sorted([(copy, "site:src-shop:41"), (third, "site:src-shop:41")]) and shop() == (2, 2)
+
+    # deleting the original: the copies link to the earliest one left
+    with transaction(db) as conn:
+        conn.execute("DELETE FROM reviews WHERE id = 'site:src-shop:41'")
+    build_rollups(db, as_of=AS_OF)
+    assert links() == [(third, copy)] and shop() == (2, 1)
+
+    # an as_of before the copies: no candidates, and the group's saved row goes
+    build_rollups(db, as_of=date(2024, 3, 6))
+    assert links() == [] and saved() == []
+    build_rollups(db, as_of=AS_OF)  # and the search runs again when the group is back in scope
+    assert links() == [(third, copy)] and [link[:2] for link in saved()[0][2]] == [[third, copy]]
+
+
+def test_rebuild_with_saved_searches_matches_a_first_build(tmp_path: Path) -> None:
+    """A rebuild that reuses every saved result writes exactly what a build from nothing writes."""
+    from bench.synth import AS_OF as SYNTH_AS_OF
+    from bench.synth import make_database
+    from storage.database import connect
+
+    path = make_database(tmp_path / "synth.db", 3_000)
+    db = connect(path)
+
+    def snapshot() -> dict[str, list[tuple[Any, ...]]]:
+        out = {t: sorted((tuple(r) for r in db.execute(f"SELECT * FROM {t}")), key=repr) for t in TABLES}
+        out["rollup_meta"] = [r for r in out["rollup_meta"] if r[0] != "built_at"]
+        return out
+
+    try:
+        build_rollups(db, as_of=SYNTH_AS_OF)
+        first = snapshot()
+        assert first["review_duplicates"] and first["review_channels"]
+        groups = db.execute("SELECT count(*) FROM review_copy_groups").fetchone()[0]
+        assert groups > 0
+        build_rollups(db, as_of=SYNTH_AS_OF)
+        assert snapshot() == first
+        with transaction(db) as conn:  # forget every saved result: the same rows again
+            conn.execute("DELETE FROM review_copy_groups")
+            conn.execute("DELETE FROM review_channel_scans")
+        build_rollups(db, as_of=SYNTH_AS_OF)
+        assert snapshot() == first
+        assert db.execute("SELECT count(*) FROM review_copy_groups").fetchone()[0] == groups
+    finally:
+        db.close()
+
+
+def test_channel_scans_are_dropped_by_title_edits_and_deletes(db: sqlite_utils.Database, make: Builder) -> None:
+    make.vendor("voicey", "chatty").brand("air")
+    for vendor, scope in (("voicey", "voice"), ("chatty", "chat")):
+        db.table("engagements").insert(
+            {"vendor_id": vendor, "brand_id": "air", "start_date": "2024-01-01", "share": 0.5, "scope": scope}
+        )
+    titled = make.review("air", "2024-06-01", cs=0.5, title="Quick chat", body="Sorted in minutes.")
+    gone = make.review("air", "2024-06-02", cs=-0.5, body="I rang twice.")
+    steady = make.review("air", "2024-06-03", cs=0.1, title="Fine", body="Arrived on time.")
+    build_rollups(db, as_of=AS_OF)
+
+    def scans() -> dict[str, str]:
+        return dict(db.execute("SELECT review_id, channels FROM review_channel_scans").fetchall())
+
+    assert scans() == {titled: "chat", gone: "voice", steady: ""}
+    with transaction(db) as conn:
+        conn.execute("UPDATE reviews SET title = 'Called them' WHERE id = ?", [titled])
+        conn.execute("UPDATE reviews SET last_seen = '2025-02-01T00:00:00+00:00' WHERE id = ?", [gone])
+    assert scans() == {gone: "voice", steady: ""}  # a title edit drops the saved scan; a re-sighting keeps it
+    with transaction(db) as conn:
+        conn.execute("DELETE FROM reviews WHERE id = ?", [gone])
+    assert scans() == {steady: ""}
+    build_rollups(db, as_of=AS_OF)
+    assert scans() == {titled: "voice", steady: ""}
+    found = dict(db.execute("SELECT review_id, channels FROM review_channels").fetchall())
+    assert found == {titled: "voice", steady: ""}
+
+    # INSERT OR REPLACE deletes without firing the triggers (unless recursive_triggers is on, as
+    # sqlite-utils sets it; other tools leave it off), but the new row has a new rowid
+    replaced = next(db.query("SELECT * FROM reviews WHERE id = ?", [titled]))
+    replaced["title"] = "Emailed them"
+    db.conn.execute("PRAGMA recursive_triggers = OFF")
+    try:
+        with transaction(db) as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO reviews ({', '.join(replaced)}) VALUES ({', '.join('?' for _ in replaced)})",
+                list(replaced.values()),
+            )
+    finally:
+        db.conn.execute("PRAGMA recursive_triggers = ON")
+    assert scans() == {titled: "voice", steady: ""}
+    build_rollups(db, as_of=AS_OF)
+    assert scans() == {titled: "email", steady: ""}
+
+
+def test_migration_13_empties_channel_scans_saved_before_the_triggers(tmp_path: Path) -> None:
+    """Scans saved by an older release were checked by hashing the text; without that check an edit
+    made since could go unseen, so the migration that adds the triggers drops them."""
+    import sqlite3
+
+    from storage.database import MIGRATIONS, connect
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    for version, description, script in MIGRATIONS:
+        if version < 13:
+            conn.executescript(script)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')", (version, description))
+    conn.execute(
+        "CREATE TABLE review_channel_scans (review_id TEXT PRIMARY KEY, scan_key BLOB NOT NULL, "
+        "channels TEXT NOT NULL, keywords TEXT NOT NULL) WITHOUT ROWID"
+    )
+    conn.execute("INSERT INTO review_channel_scans VALUES ('r1', x'00', 'chat', 'chat')")
+    conn.commit()
+    conn.close()
+    db = connect(path)
+    try:
+        assert db.execute("SELECT count(*) FROM review_channel_scans").fetchone()[0] == 0
+        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert {"review_channel_scans_au", "review_channel_scans_ad", "review_copy_groups_au"} <= triggers
+    finally:
+        db.close()

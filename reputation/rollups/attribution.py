@@ -30,9 +30,11 @@ Rules, applied by :func:`attribution_periods`:
   engagements if there are any (they cover every channel; basis ``scope``); otherwise (no channel
   revealed, or two matching channels) it keeps the share split (basis ``share``). The result per
   review is kept in ``review_channels`` and shown by the ``vendor_review_attribution`` view.
-  Reading the words is the costly part of a rebuild, so each result is also saved with a
-  fingerprint of the text and of these rules (:func:`scan_key`, table ``review_channel_scans``):
-  a rebuild reads again only reviews that are new or whose text or rules changed.
+  Reading the words is the costly part of a rebuild, so each result is also saved (table
+  ``review_channel_scans``) with a fingerprint of these rules (:data:`CHANNEL_RULES_KEY`); triggers
+  on reviews delete a review's saved result when its title, body or id changes or it is deleted
+  (storage migration 13), so a rebuild reads again only reviews that are new or edited, or all
+  of them when the rules change (:func:`scan_channels`).
 """
 
 from __future__ import annotations
@@ -126,46 +128,20 @@ def channel_text(title: str | None, body: str | None) -> str:
 
 
 # Changes whenever the channel words or the patterns' flags change, so saved scans go stale with them.
-_RULES_KEY = hashlib.blake2b(
+CHANNEL_RULES_KEY = hashlib.blake2b(
     repr([(name, p.pattern, int(p.flags)) for name, p in CHANNEL_PATTERNS.items()]).encode("utf-8"),
-    digest_size=32,
+    digest_size=16,
 ).digest()
 
 
-def scan_key(title: bytes | None, body: bytes | None) -> bytes:
-    """Fingerprint of a review's UTF-8 title and body (as :func:`channel_text` joins them) under the
-    current channel rules: a saved scan with this key is still right."""
-    digest = hashlib.blake2b(title or b"", digest_size=16, key=_RULES_KEY)
-    digest.update(b"\n")
-    digest.update(body or b"")
-    return digest.digest()
-
-
-# (review id, brand id, title, body, saved key, saved channels, saved words); title and body as UTF-8
-# bytes, so a review whose saved scan still holds is hashed without being decoded.
-SavedScanRow = tuple[str, str, bytes | None, bytes | None, bytes | None, str | None, str | None]
-
-
-def rescan_channels(
-    rows: Iterable[SavedScanRow],
-) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, bytes, str, str]]]:
-    """review_channels rows (review id, brand id, channels, words) for :data:`SavedScanRow` rows.
-
-    A saved scan is used when its key still fingerprints the text (:func:`scan_key`); the other
-    reviews are read afresh and also returned as (review id, key, channels, words), to be saved.
-    """
-    matches: list[tuple[str, str, str, str]] = []
-    fresh: list[tuple[str, bytes, str, str]] = []
-    for review_id, brand_id, title, body, saved_key, saved_channels, saved_words in rows:
-        key = scan_key(title, body)
-        if key == saved_key and saved_channels is not None and saved_words is not None:
-            matches.append((review_id, brand_id, saved_channels, saved_words))
-            continue
-        text = channel_text(title.decode("utf-8") if title else None, body.decode("utf-8") if body else None)
-        channels, words = detect_channels(text)
-        matches.append((review_id, brand_id, channels, words))
-        fresh.append((review_id, key, channels, words))
-    return matches, fresh
+def scan_channels(
+    rows: Iterable[tuple[int, str, str | None, str | None]],
+) -> list[tuple[int, str, str, str]]:
+    """(rowid, review id, channels, words) for each (rowid, review id, title, body) row: the reviews
+    a rebuild has no saved scan for, read afresh."""
+    return [
+        (rid, review_id, *detect_channels(channel_text(title, body))) for rid, review_id, title, body in rows
+    ]
 
 
 def _channel_pool(active: list[Engagement], key: str) -> tuple[list[Engagement], str]:

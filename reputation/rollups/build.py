@@ -51,6 +51,7 @@ import sqlite_utils
 
 from reputation.rollups import views
 from reputation.rollups.attribution import (
+    CHANNEL_RULES_KEY,
     CHANNELS,
     SWITCH_MAX_GAP_DAYS,
     SWITCH_WINDOW_DAYS,
@@ -62,7 +63,7 @@ from reputation.rollups.attribution import (
     find_switches,
     load_engagements,
     multi_vendor_brands,
-    rescan_channels,
+    scan_channels,
     vendor_brands,
 )
 from reputation.rollups.statistics import (
@@ -79,11 +80,15 @@ from reputation.rollups.statistics import (
     rank_probabilities,
     shrunk_distribution,
 )
-from reputation.rollups.syndication import candidate_reviews, find_duplicates, frozen_duplicates
+from reputation.rollups.syndication import (
+    Duplicate,
+    find_duplicates_saved,
+    frozen_duplicates,
+)
 from reputation.rollups.views import (
     AGGREGATE_SQL,
     DAILY_SQL,
-    DUPLICATE_ROWS_SQL,
+    REVIEW_MARKS_SQL,
     SCOPE_SQL,
     TABLES,
     WINDOW_SQL,
@@ -258,7 +263,7 @@ def _load(
     params["model_id"], params["model_revision"] = choose_model(db, model_id)
     engagements = load_engagements(db, as_of)
     create_tables(db)
-    duplicates = find_duplicates(candidate_reviews(db, SCOPE_SQL, params))
+    duplicates = _find_copies(db, params)
     found = {d.review_id for d in duplicates}
     duplicates += [d for d in frozen_duplicates(db, SCOPE_SQL, params) if d.review_id not in found]
     db.conn.executemany(
@@ -275,12 +280,31 @@ def _load(
         ],
     )
     db.conn.execute("DROP TABLE IF EXISTS temp.rollup_daily")
-    db.conn.execute("DROP TABLE IF EXISTS temp.rollup_duplicate_rows")
-    for statement in DUPLICATE_ROWS_SQL:
+    db.conn.execute("DROP TABLE IF EXISTS temp.rollup_review_marks")
+    for statement in REVIEW_MARKS_SQL:
         db.conn.execute(statement)
     db.conn.execute(f"CREATE TEMP TABLE rollup_daily AS {DAILY_SQL}", params)
-    db.conn.execute("DROP TABLE temp.rollup_duplicate_rows")
+    db.conn.execute("DROP TABLE temp.rollup_review_marks")
     return engagements
+
+
+def _find_copies(db: sqlite_utils.Database, params: dict[str, Any]) -> list[Duplicate]:
+    """Syndicated copies among the in-scope reviews, comparing texts only in new or changed groups.
+
+    Each (author, brand) group's result is saved in review_copy_groups with its fingerprint;
+    groups with no candidates on this ``as_of`` (gone, or not yet in scope) lose their saved row.
+    """
+    saved = db.conn.execute(
+        "SELECT author_hash, brand_id, group_key, copies FROM review_copy_groups ORDER BY author_hash, brand_id"
+    )
+    search = find_duplicates_saved(db, SCOPE_SQL, params, saved)
+    db.conn.executemany("DELETE FROM review_copy_groups WHERE author_hash = ? AND brand_id = ?", search.stale)
+    db.conn.executemany(
+        "INSERT INTO review_copy_groups VALUES (?, ?, ?, ?) ON CONFLICT (author_hash, brand_id) DO UPDATE "
+        "SET group_key = excluded.group_key, copies = excluded.copies",
+        search.fresh,
+    )
+    return search.duplicates
 
 
 def _detect_channels(
@@ -294,25 +318,47 @@ def _detect_channels(
     keys: dict[str, set[str]] = defaultdict(set)
     if not brands:
         return keys
-    cursor = db.conn.execute(
-        "SELECT r.id, r.brand_id, CAST(r.title AS BLOB), CAST(r.body AS BLOB), "
-        "c.scan_key, c.channels, c.keywords FROM reviews r LEFT JOIN review_channel_scans c ON c.review_id = r.id "
-        f"WHERE {SCOPE_SQL} AND r.brand_id IN (SELECT value FROM json_each(:brands))",
-        {"next_day": params["next_day"], "brands": json.dumps(brands)},
-    )
-    matches, fresh = rescan_channels(cursor)
-    db.conn.executemany("INSERT INTO review_channels VALUES (?, ?, ?, ?)", matches)
-    db.conn.executemany(
-        "INSERT INTO review_channel_scans VALUES (?, ?, ?, ?) ON CONFLICT (review_id) DO UPDATE "
-        "SET scan_key = excluded.scan_key, channels = excluded.channels, keywords = excluded.keywords",
-        fresh,
-    )
-    # scans of reviews that are gone (re-keyed ids) would never be read again
+    query = {"next_day": params["next_day"], "brands": json.dumps(brands), "rules": CHANNEL_RULES_KEY}
+    # The in-scope reviews of those brands with their saved scans, in SQL. A saved scan is right
+    # while its rules key and the review's rowid are current (triggers on reviews delete a
+    # review's scan when its text or id changes), so only reviews without one are read and
+    # scanned in Python.
+    db.conn.execute("DROP TABLE IF EXISTS temp.rollup_channel_scope")
     db.conn.execute(
-        "DELETE FROM review_channel_scans WHERE NOT EXISTS (SELECT 1 FROM reviews r WHERE r.id = review_id)"
+        "CREATE TEMP TABLE rollup_channel_scope "
+        "(rid INTEGER PRIMARY KEY, review_id TEXT NOT NULL, brand_id TEXT NOT NULL, channels TEXT, keywords TEXT)"
     )
-    for _review_id, brand_id, channels, _words in matches:
+    db.conn.execute(
+        "INSERT INTO temp.rollup_channel_scope "
+        "SELECT r.rowid, r.id, r.brand_id, c.channels, c.keywords FROM reviews r "
+        "LEFT JOIN review_channel_scans c ON c.review_id = r.id AND c.review_rowid = r.rowid AND c.scan_key = :rules "
+        f"WHERE {SCOPE_SQL} AND r.brand_id IN (SELECT value FROM json_each(:brands))",
+        query,
+    )
+    fresh = scan_channels(
+        db.conn.execute(
+            "SELECT s.rid, s.review_id, r.title, r.body FROM temp.rollup_channel_scope s "
+            "CROSS JOIN reviews r ON r.rowid = s.rid WHERE s.channels IS NULL"
+        )
+    )
+    db.conn.executemany(
+        "UPDATE temp.rollup_channel_scope SET channels = ?, keywords = ? WHERE rid = ?",
+        [(channels, words, rid) for rid, _review_id, channels, words in fresh],
+    )
+    db.conn.executemany(
+        "INSERT INTO review_channel_scans VALUES (?, ?, ?, ?, ?) ON CONFLICT (review_id) DO UPDATE "
+        "SET review_rowid = excluded.review_rowid, scan_key = excluded.scan_key, channels = excluded.channels, "
+        "keywords = excluded.keywords",
+        [(review_id, rid, CHANNEL_RULES_KEY, channels, words) for rid, review_id, channels, words in fresh],
+    )
+    db.conn.execute(
+        "INSERT INTO review_channels SELECT review_id, brand_id, channels, keywords FROM temp.rollup_channel_scope"
+    )
+    for brand_id, channels in db.conn.execute(
+        "SELECT DISTINCT brand_id, channels FROM temp.rollup_channel_scope"
+    ):
         keys[brand_id].add(channels)
+    db.conn.execute("DROP TABLE temp.rollup_channel_scope")
     return keys
 
 

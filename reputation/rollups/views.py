@@ -9,7 +9,9 @@ are documented in reputation/rollups/datasette-metadata.yaml.
 brands with a channel-scoped engagement; pass 1 groups by it and ``attribution_periods`` carries a
 row set per channel key, so the channel rule costs no extra pass. ``vendor_review_attribution``
 shows, per review, the channels found, the words that showed them and the basis of its weight.
-``review_channel_scans`` (SCAN_CACHE_SQL) is the one table kept from one rebuild to the next.
+``review_channel_scans`` and ``review_copy_groups`` are the tables kept from one rebuild to the
+next: saved channel scans and copy searches, which storage's migration 13 creates together with
+the triggers on reviews that delete a saved result when a review it rests on changes.
 """
 
 from __future__ import annotations
@@ -24,22 +26,33 @@ from storage.errors import ReputationError
 # Reviews in scope on as_of: first seen by then and not published after it.
 SCOPE_SQL = "r.first_seen < :next_day AND (r.published_at IS NULL OR r.published_at < :next_day)"
 
-# Each in-scope review once, with flat per-review values; MATERIALIZED so every expression is
-# computed once per review rather than once per aggregate that uses it. ``sc``: the signed score
+# Each in-scope review once, with flat per-review values, computed once per review rather than
+# once per aggregate that uses them: ``LIMIT -1`` (no limit) keeps SQLite from flattening the
+# subquery into the grouping query, so it runs as a co-routine whose rows go straight into
+# GROUP BY's sorter (MATERIALIZED would also write all of them to a temporary table first, a
+# second copy of every review's values). Groups are summed in the scan's (rowid) order either
+# way, so the sums are the same to the last bit. ``sc``: the signed score
 # of a scored review, ``cx``: its CS score when CS-relevant, ``ox``: the score of its sentences
 # that are not about customer service (the switch baseline, free of the vendor's effect);
 # NULL otherwise. Language: the sentiment step's detection,
-# else the crawler's; unknown counts as English. Copies are found by rowid in
-# temp.rollup_duplicate_rows (DUPLICATE_ROWS_SQL), an integer probe per review instead of a text
-# one; channels are looked up only for the brands review_channels holds (those with a
-# channel-scoped engagement), not probed for every review.
-DUPLICATE_ROWS_SQL = (
-    "CREATE TEMP TABLE rollup_duplicate_rows (rid INTEGER PRIMARY KEY)",
-    "INSERT INTO temp.rollup_duplicate_rows "
-    "SELECT r.rowid FROM review_duplicates d JOIN reviews r ON r.id = d.review_id ORDER BY r.rowid",
+# else the crawler's; unknown counts as English. Whether a review is a copy and the channels it
+# revealed come from temp.rollup_review_marks (REVIEW_MARKS_SQL), keyed by the reviews rowid: one
+# integer probe per review, where looking up review_duplicates and review_channels by the text id
+# would be two text probes (a large part of this pass at a million reviews). Only copies and
+# reviews that revealed a channel have a row; the others are neither.
+REVIEW_MARKS_SQL = (
+    "CREATE TEMP TABLE rollup_review_marks (rid INTEGER PRIMARY KEY, dup INTEGER NOT NULL, channels TEXT NOT NULL)",
+    # CROSS JOIN fixes the loop order: one probe of reviews per marked review, not a scan of every review
+    "INSERT INTO temp.rollup_review_marks (rid, dup, channels) "
+    "SELECT rid, max(dup), max(channels) FROM ("
+    " SELECT r.rowid AS rid, 1 AS dup, '' AS channels FROM review_duplicates d CROSS JOIN reviews r ON r.id = d.review_id"
+    " UNION ALL"
+    " SELECT r.rowid, 0, ch.channels FROM review_channels ch CROSS JOIN reviews r ON r.id = ch.review_id"
+    " WHERE ch.channels <> ''"
+    ") GROUP BY rid",
 )
 _SCOPED_SQL = f"""
-    WITH scoped AS MATERIALIZED (
+    WITH scoped AS (
         SELECT brand_id, day, channels, relative, dup, ok AND NOT en AS non_en, label,
                CASE WHEN en THEN score END AS sc,
                CASE WHEN en AND cs_relevant THEN cs_score END AS cx,
@@ -47,20 +60,19 @@ _SCOPED_SQL = f"""
         FROM (
             SELECT r.brand_id,
                    CASE WHEN r.date_precision <> 'missing' THEN substr(r.published_at, 1, 10) END AS day,
-                   CASE WHEN r.brand_id IN (SELECT brand_id FROM review_channels)
-                        THEN COALESCE((SELECT ch.channels FROM review_channels ch WHERE ch.review_id = r.id), '')
-                        ELSE '' END AS channels,
+                   COALESCE(m.channels, '') AS channels,
                    r.date_precision = 'relative' AS relative,
-                   d.rid IS NOT NULL AS dup, d.rid IS NULL AS ok,
-                   d.rid IS NULL AND COALESCE(s.language, r.language, 'en') LIKE 'en%' AS en,
+                   m.dup IS 1 AS dup, m.dup IS NOT 1 AS ok,
+                   m.dup IS NOT 1 AND COALESCE(s.language, r.language, 'en') LIKE 'en%' AS en,
                    s.label, s.score, s.cs_relevance >= :cs_threshold AS cs_relevant, s.cs_score,
                    s.other_score
             FROM reviews r
-            LEFT JOIN temp.rollup_duplicate_rows d ON d.rid = r.rowid
+            LEFT JOIN temp.rollup_review_marks m ON m.rid = r.rowid
             LEFT JOIN review_sentiment s ON s.review_id = r.id
                  AND s.model_id = :model_id AND s.model_revision = :model_revision
             WHERE {SCOPE_SQL} {{extra}}
         )
+        LIMIT -1
     )
 """
 
@@ -307,18 +319,6 @@ VIEWS: dict[str, str] = {
 }
 
 
-# Kept across rebuilds, unlike TABLES: each channel-scanned review's result with the fingerprint of
-# the text and rules it came from (attribution.scan_key), so a rebuild re-reads only new or edited
-# reviews. Derived data like the rest: dropping it costs one slower rebuild, nothing else.
-SCAN_CACHE_SQL = """
-    CREATE TABLE IF NOT EXISTS review_channel_scans (
-        review_id TEXT PRIMARY KEY,
-        scan_key BLOB NOT NULL,
-        channels TEXT NOT NULL,
-        keywords TEXT NOT NULL
-    ) WITHOUT ROWID
-"""
-
 # The tables readers use (reputation.api loads them all); the rest are the rebuild's working data.
 PUBLISHED_TABLES = (
     "rollup_meta",
@@ -368,7 +368,6 @@ def create_tables(db: sqlite_utils.Database) -> None:
         db.conn.execute(f"DROP TABLE IF EXISTS {table}")
         db.conn.execute(f"CREATE TABLE {table} (\n    {body},\n    PRIMARY KEY ({key})\n)")
     db.conn.execute("CREATE INDEX idx_review_duplicates_original ON review_duplicates(original_id)")
-    db.conn.execute(SCAN_CACHE_SQL)
 
 
 def create_views(db: sqlite_utils.Database) -> None:
