@@ -19,10 +19,12 @@ from crawler.sources import FULL, INCREMENTAL
 
 __all__ = [
     "REMOVAL_MAX_SHARE",
+    "REMOVAL_MAX_SHARE_SETTING",
     "Removal",
     "SourceCrawl",
     "mark_removed",
     "record_source_crawls",
+    "record_source_outcomes",
     "restore_seen",
     "source_crawl",
 ]
@@ -31,6 +33,8 @@ __all__ = [
 # removed is more likely a listing that changed its markup or paging than a mass take-down:
 # nothing is marked and the run's detail says why (REPUTATION_REMOVAL_MAX_SHARE).
 REMOVAL_MAX_SHARE = 0.5
+#: The setting that overrides it: a Scrapy setting of the crawl, and the writer's [crawl] settings.
+REMOVAL_MAX_SHARE_SETTING = "REPUTATION_REMOVAL_MAX_SHARE"
 TOO_MANY_UNSEEN = "too_many_unseen"
 
 

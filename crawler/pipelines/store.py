@@ -33,6 +33,7 @@ from crawler.items import ReviewItem, ReviewOrPage, ReviewPage, reviews_of
 from crawler.pipelines.review_writer import REVIEW_COLUMNS, write_batch
 from crawler.removals import (
     REMOVAL_MAX_SHARE,
+    REMOVAL_MAX_SHARE_SETTING,
     SourceCrawl,
     record_source_crawls,
     record_source_outcomes,
@@ -97,7 +98,7 @@ class StorePipeline:
         self.flush_timer: task.LoopingCall | None = None
         self.run_id_file: str | None = settings.get("REPUTATION_RUN_ID_FILE") or None
         # A complete full crawl marks no review removed when it would mark more than this share.
-        self.removal_max_share = settings.getfloat("REPUTATION_REMOVAL_MAX_SHARE", REMOVAL_MAX_SHARE)
+        self.removal_max_share = settings.getfloat(REMOVAL_MAX_SHARE_SETTING, REMOVAL_MAX_SHARE)
         self.run_id: int | None = None
         self.buffer: list[ReviewItem] = []
         self.counts: Counter[str] = Counter()

@@ -47,6 +47,7 @@ from crawler import stat_keys as keys
 from crawler.redis_frontier import REQUESTS_KEY, frontier_empty
 from crawler.removals import (
     REMOVAL_MAX_SHARE,
+    REMOVAL_MAX_SHARE_SETTING,
     SourceCrawl,
     record_source_crawls,
     record_source_outcomes,
@@ -68,8 +69,6 @@ SETTLE_SECONDS = 30.0
 NOT_FETCHED = "not_fetched"
 #: Why a source's full crawl is not complete: a page record without the walk's report (an older worker).
 WALK_NOT_REPORTED = "redis_walk_end_not_reported"
-#: The Scrapy setting a single-machine crawl reads for its removal guard (crawler.pipelines.store).
-REMOVAL_MAX_SHARE_SETTING = "REPUTATION_REMOVAL_MAX_SHARE"
 #: Round faults that make no full crawl complete (crawler.removals.source_crawl's ``run_fault``).
 DEAD_LETTERS = "dead_letters"
 ITEMS_DROPPED = "items_dropped"
