@@ -193,7 +193,6 @@ class SavedSearch:
     duplicates: list[Duplicate]
     fresh: list[SavedGroup]  # groups searched afresh (new or changed), to save
     stale: list[tuple[str, str]]  # (author, brand) of saved groups that have no candidates now
-    reused: int  # groups whose saved result still held
 
 
 def find_duplicates_saved(
@@ -207,7 +206,7 @@ def find_duplicates_saved(
     it: it is merged with the groups (which come in that order too) like two sorted lists, so
     neither is held in memory whole. The links come out in group order, as find_duplicates gives them.
     """
-    out = SavedSearch([], [], [], 0)
+    out = SavedSearch([], [], [])
     by_group: list[list[Duplicate]] = []  # filled in group order; a changed group's slot waits for its texts
     todo: list[tuple[int, bytes, list[_Member]]] = []
     todo_members = 0
@@ -221,7 +220,6 @@ def find_duplicates_saved(
         fingerprint = group_key(members)
         if pending is not None and (pending[0], pending[1]) == key and pending[2] == fingerprint:
             by_group.append([Duplicate(*link) for link in json.loads(pending[3])])
-            out.reused += 1
         else:
             by_group.append([])
             todo.append((len(by_group) - 1, fingerprint, members))
