@@ -356,9 +356,7 @@ def train_heads(
     cal_logits = labelled_logits[st_pen]
     cv = {m: cross_validated_nll(cal_logits, gold, groups, m) for m in CALIBRATORS}
     method = min(CALIBRATORS, key=lambda m: cv[m])
-    calibrations = {
-        m: scaled[st_pen] if m == "temperature" else fit_calibration(cal_logits, gold, m) for m in CALIBRATORS
-    }
+    calibrations = {m: fit_calibration(cal_logits, gold, m) for m in CALIBRATORS}
 
     # what calibrating on the distilled targets too (soft NLL over the whole share) would give
     distilled_t = fit_temperature_logits(logits(st_pen, x_cal), t_cal)
@@ -422,11 +420,10 @@ def _sentiment_figures(probs: np.ndarray, truth: Sequence[str]) -> dict[str, Any
     if not truth:
         return {"n": 0}
     predicted = [CANONICAL_LABELS[int(k)] for k in probs.argmax(axis=1)]
-    correct = [p == t for p, t in zip(predicted, truth, strict=True)]
     gold = np.array([CANONICAL_LABELS.index(t) for t in truth])
     return {
         "n": len(truth),
-        "accuracy": round(float(np.mean(correct)), 4),
+        "accuracy": round(accuracy(list(truth), predicted), 4),
         "macro_f1": round(macro_f1(list(truth), predicted, CANONICAL_LABELS), 4),
         "nll": round(nll(probs, gold), 4),
         "ece": round(top_label_ece(probs, gold), 4),
