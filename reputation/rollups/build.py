@@ -283,6 +283,7 @@ def _load(
     db.conn.execute("DROP TABLE IF EXISTS temp.rollup_review_marks")
     for statement in REVIEW_MARKS_SQL:
         db.conn.execute(statement)
+    db.conn.execute("DROP TABLE temp.rollup_channel_scope")
     db.conn.execute(f"CREATE TEMP TABLE rollup_daily AS {DAILY_SQL}", params)
     db.conn.execute("DROP TABLE temp.rollup_review_marks")
     return engagements
@@ -312,8 +313,15 @@ def _detect_channels(
 ) -> dict[str, set[str]]:
     """Fill review_channels for brands with a channel-scoped engagement; their channel keys by brand.
 
-    Only those brands' reviews are read: elsewhere a channel cannot change the attribution.
+    Only those brands' reviews are read: elsewhere a channel cannot change the attribution. The
+    same rows stay in ``temp.rollup_channel_scope``, keyed by the reviews rowid, for the daily
+    pass's marks (REVIEW_MARKS_SQL); empty when no brand is channel-scoped.
     """
+    db.conn.execute("DROP TABLE IF EXISTS temp.rollup_channel_scope")
+    db.conn.execute(
+        "CREATE TEMP TABLE rollup_channel_scope "
+        "(rid INTEGER PRIMARY KEY, review_id TEXT NOT NULL, brand_id TEXT NOT NULL, channels TEXT, keywords TEXT)"
+    )
     brands = sorted(channel_brands(engagements))
     keys: dict[str, set[str]] = defaultdict(set)
     if not brands:
@@ -323,11 +331,6 @@ def _detect_channels(
     # while its rules key and the review's rowid are current (triggers on reviews delete a
     # review's scan when its text or id changes), so only reviews without one are read and
     # scanned in Python.
-    db.conn.execute("DROP TABLE IF EXISTS temp.rollup_channel_scope")
-    db.conn.execute(
-        "CREATE TEMP TABLE rollup_channel_scope "
-        "(rid INTEGER PRIMARY KEY, review_id TEXT NOT NULL, brand_id TEXT NOT NULL, channels TEXT, keywords TEXT)"
-    )
     db.conn.execute(
         "INSERT INTO temp.rollup_channel_scope "
         "SELECT r.rowid, r.id, r.brand_id, c.channels, c.keywords FROM reviews r "
@@ -358,7 +361,6 @@ def _detect_channels(
         "SELECT DISTINCT brand_id, channels FROM temp.rollup_channel_scope"
     ):
         keys[brand_id].add(channels)
-    db.conn.execute("DROP TABLE temp.rollup_channel_scope")
     return keys
 
 

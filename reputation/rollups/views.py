@@ -39,7 +39,8 @@ SCOPE_SQL = "r.first_seen < :next_day AND (r.published_at IS NULL OR r.published
 # revealed come from temp.rollup_review_marks (REVIEW_MARKS_SQL), keyed by the reviews rowid: one
 # integer probe per review, where looking up review_duplicates and review_channels by the text id
 # would be two text probes (a large part of this pass at a million reviews). Only copies and
-# reviews that revealed a channel have a row; the others are neither.
+# reviews that revealed a channel have a row; the others are neither. The channels come from
+# temp.rollup_channel_scope (build._detect_channels), review_channels' rows with their rowids.
 REVIEW_MARKS_SQL = (
     "CREATE TEMP TABLE rollup_review_marks (rid INTEGER PRIMARY KEY, dup INTEGER NOT NULL, channels TEXT NOT NULL)",
     # CROSS JOIN fixes the loop order: one probe of reviews per marked review, not a scan of every review
@@ -47,8 +48,7 @@ REVIEW_MARKS_SQL = (
     "SELECT rid, max(dup), max(channels) FROM ("
     " SELECT r.rowid AS rid, 1 AS dup, '' AS channels FROM review_duplicates d CROSS JOIN reviews r ON r.id = d.review_id"
     " UNION ALL"
-    " SELECT r.rowid, 0, ch.channels FROM review_channels ch CROSS JOIN reviews r ON r.id = ch.review_id"
-    " WHERE ch.channels <> ''"
+    " SELECT rid, 0, channels FROM temp.rollup_channel_scope WHERE channels <> ''"
     ") GROUP BY rid",
 )
 _SCOPED_SQL = f"""
