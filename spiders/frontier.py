@@ -104,7 +104,6 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
     empty_since: float | None = None
     worker = "crawl"
     open_pages: dict[int, OpenPage]  # id(response) -> the page awaiting its outputs
-    noted_stop: str | None = None  # the skip ReviewsSpider.page_failed noted for the failed request
     generation = ""  # the round (crawler.redis_frontier.GENERATION_KEY) this worker's state belongs to
     drops_reported = 0  # this worker's drops already counted in a page record
 
@@ -199,10 +198,6 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
             state.empty = kind
         return kind
 
-    def note_stopped(self, source: Source, reason: str) -> None:
-        super().note_stopped(source, reason)
-        self.noted_stop = reason
-
     def tracks_page(self, response: Any) -> bool:
         """Whether the page's outputs are awaited before its lease is released (PageOutputMiddleware asks)."""
         return id(response) in self.open_pages
@@ -250,9 +245,7 @@ class FrontierReviewsSpider(RedisStartAdapter, RedisMixin, ReviewsSpider):  # ty
 
     def page_failed(self, failure: Failure) -> None:
         """Count it as a local crawl does; record it with the same reason (a skip notes a stop, an error does not)."""
-        self.noted_stop = None
-        super().page_failed(failure)
-        skipped, self.noted_stop = self.noted_stop, None
+        skipped = self.count_failure(failure)
         request = failure.request  # type: ignore[attr-defined]
         response = getattr(failure.value, "response", None)
         status = getattr(response, "status", 0) or 0

@@ -349,6 +349,11 @@ class ReviewsSpider(scrapy.Spider):
 
     def page_failed(self, failure: Failure) -> None:
         """Count why a page could not be had; the rest of the crawl goes on."""
+        self.count_failure(failure)
+
+    def count_failure(self, failure: Failure) -> str | None:
+        """``page_failed``'s counting; returns the skip reason when the page was skipped (a stop is
+        noted), None when it failed (an error is counted)."""
         request = failure.request  # type: ignore[attr-defined]
         source: Source = request.meta["source"]
         stats = self.crawler.stats
@@ -358,13 +363,13 @@ class ReviewsSpider(scrapy.Spider):
             if request.meta.get("page", 1) == 1 and not stats.get_value(keys.SOURCE_EMPTY + source.id):
                 stats.set_value(keys.SOURCE_EMPTY + source.id, OUT_OF_SCOPE_REDIRECT)
             self.logger.warning("not following %s", failure.value)
-            return
+            return keys.OUT_OF_SCOPE
         redirects = failure.check(RedirectLoop) or error_reason(failure) == keys.TOO_MANY_REDIRECTS
         if failure.check(IgnoreRequest) and not failure.check(HttpError) and not redirects:
             why = "robots_txt" if "robots" in str(failure.value).lower() else "ignored"
             stats.inc_value(keys.SKIPPED + why)
             self.note_stopped(source, why)
-            return
+            return why
         if failure.check(HttpError):
             self.count_page(source)
         reason = error_reason(failure)
@@ -373,6 +378,7 @@ class ReviewsSpider(scrapy.Spider):
         if request.meta.get("page", 1) == 1:
             stats.set_value(keys.SOURCE_FAILED + source.id, reason)
         self.logger.warning("giving up on %s: %s", request.url, reason)
+        return None
 
 
 STOP_WHY = {
