@@ -1,8 +1,8 @@
 """Run the `reviews` spider in a child process and report how the crawl went.
 
 Twisted's reactor cannot be restarted inside one process, so every crawl gets a fresh
-``python -m scrapy crawl reviews``; that also keeps a crawl's scheduler and memory apart
-from the caller. The parent only launches and reports:
+``python -m crawler.child crawl reviews`` (Scrapy's own command line, ending without the
+interpreter's teardown); that also keeps a crawl's scheduler and memory apart from the caller. The parent only launches and reports:
 
 - it loads the layout files (crawler/layouts.yaml and ``REPUTATION_LAYOUTS``) and resolves and
   validates the sources here (a missing or broken layout file, an unknown vendor or brand fails
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["CrawlError", "check_layouts", "crawl_command", "is_due", "run_crawl", "select_sources"]
 
 SETTINGS_MODULE = "crawler.settings"
+CHILD_MODULE = "crawler.child"  # Scrapy's command line, then a prompt exit
 LOG_TAIL_CHARS = 4000
 # On timeout the child first gets SIGTERM (Scrapy closes the spider and records the run as
 # interrupted), then SIGKILL if it has not ended after this many seconds.
@@ -84,7 +85,7 @@ def crawl_command(
     ``-P`` keeps the current folder off ``sys.path``: the child imports the installed packages,
     never a same-named folder where the caller happens to be.
     """
-    argv = [sys.executable, "-P", "-m", "scrapy", "crawl", "reviews", "-a", f"sources_file={sources_file}"]
+    argv = [sys.executable, "-P", "-m", CHILD_MODULE, "crawl", "reviews", "-a", f"sources_file={sources_file}"]
     merged = {**settings, "REPUTATION_DB": db_path, "REPUTATION_RUN_ID_FILE": str(run_id_file)}
     for key, value in merged.items():
         argv += ["-s", f"{key}={value}"]

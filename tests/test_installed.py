@@ -182,8 +182,8 @@ def test_demo_runs_from_the_install(installed: Installed) -> None:
 
     records = _records(log)
     cli = [r for r in records if Path(r["argv"][0]).parent.name == "reputation"]
-    # Scrapy drops the command name from sys.argv, so the crawl child is told by its entry point.
-    crawl = [r for r in records if Path(r["argv"][0]).parent.name == "scrapy"]
+    # The crawl child is told by its entry point, crawler/child.py (Scrapy's command line).
+    crawl = [r for r in records if Path(r["argv"][0]).parts[-2:] == ("crawler", "child.py")]
     assert cli and crawl, f"expected the CLI and its Scrapy child among {[r['argv'][:3] for r in records]}"
     assert all(Path(r["argv"][0]).resolve().is_relative_to(installed.site.resolve()) for r in cli)
     assert all("spiders.reviews" in r["modules"] for r in crawl)

@@ -174,7 +174,7 @@ class MemoryWatch(threading.Thread):
                         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                     except OSError:
                         continue
-                    if b"scrapy" in cmdline:
+                    if b"crawler.child" in cmdline:
                         self.child = pid
                 if self.child is None:
                     continue

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.discovery.pages import PageEvidence
-from crawler.launcher import LOG_TAIL_CHARS, CrawlError, _run_child
+from crawler.launcher import CHILD_MODULE, LOG_TAIL_CHARS, CrawlError, _run_child
 
 BLOCKING_STATUSES = ("http_401", "http_403")
 
@@ -57,7 +57,7 @@ class VendorCrawl:
 
 def discovery_command(targets_file: Path, status_file: Path, feed: Path, db_path: str,
                       settings: Mapping[str, Any]) -> list[str]:
-    argv = [sys.executable, "-P", "-m", "scrapy", "crawl", "discovery", "-a", f"targets_file={targets_file}",
+    argv = [sys.executable, "-P", "-m", CHILD_MODULE, "crawl", "discovery", "-a", f"targets_file={targets_file}",
             "-a", f"status_file={status_file}", "-O", f"{feed}:jsonlines"]
     for key, value in {**settings, "REPUTATION_DB": db_path}.items():
         argv += ["-s", f"{key}={value}"]
