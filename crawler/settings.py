@@ -17,6 +17,8 @@ BOT_NAME = "reputation"
 
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
+# Imports only the module of the spider a crawl runs (spiders/<name>.py), not all of them.
+SPIDER_LOADER_CLASS = "crawler.spider_loader.OnDemandSpiderLoader"
 
 # Crawl responsibly by identifying ourselves.
 USER_AGENT = f"reputation-bot/{__version__} (+https://github.com/reputation-project/reputation)"
