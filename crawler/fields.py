@@ -79,6 +79,7 @@ _INVISIBLE = re.compile(
 _BREAK_FOR = {"\r": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n\n", "\x0b": " ", "\x0c": " "}
 _LINE_BREAKS = re.compile("[\r\x85\u2028\u2029\x0b\x0c]")
 _HORIZONTAL_WS = re.compile(r"[^\S\n]+")
+_SPACE_RUN = re.compile(" {2,}")
 _PARAGRAPH_GAP = re.compile(r"\n\s*\n+")
 
 
@@ -172,7 +173,16 @@ def clean_text_counted(s: str | None) -> CleanText:
     """
     if not s:
         return CleanText("", 0)
-    text, replaced = _replace_invalid(str(s))
+    if s.isascii() and s.isprintable() and "<" not in s and "&" not in s:
+        # one line of plain ASCII (most names, titles and short reviews): only spaces to tidy,
+        # exactly as the steps below would (tests/test_text_cleaning.py holds the two equal)
+        return CleanText((_SPACE_RUN.sub(" ", s) if "  " in s else s).strip(), 0)
+    return _clean_any(str(s))
+
+
+def _clean_any(s: str) -> CleanText:
+    """``clean_text_counted`` of any text, one step at a time."""
+    text, replaced = _replace_invalid(s)
     text = _normalize_breaks(text.replace("\r\n", "\n"))
     if "<" in text:
         text = _strip_markup(text)
@@ -502,17 +512,20 @@ def detect_language(text: str | None) -> str | None:
     if not text:
         return None
     sample = text[:_DETECT_PREFIX]
+    ascii_only = sample.isascii()
+    if ascii_only and looks_english(sample):
+        return "en"  # five English words or more pass every check below: no need to count letters
     letters = _LETTER.findall(sample)
     if len(letters) < _MIN_LETTERS:
         return None
-    if not sample.isascii():  # the script checks can only match outside ASCII
+    if not ascii_only:  # the script checks can only match outside ASCII
         for script, code in _SCRIPTS:
             if len(script.findall(sample)) * 2 >= len(letters):
                 return code
         if len(_OTHER_SCRIPT.findall(sample)) * 2 >= len(letters):
             return _UNDETERMINED
-    if looks_english(sample):
-        return "en"
+        if looks_english(sample):  # curly quotes, dashes or emoji in an English text
+            return "en"
     if len(letters) < _CONFIDENT_LETTERS and len(sample.split()) < _CONFIDENT_WORDS:
         return _UNDETERMINED
     language = _detector().detect_language_of(sample)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler.extractors import Aggregate, ExtractionResult, LayoutError, extract_reviews, layout_names
 from crawler.extractors.layout_config import load_layouts
@@ -285,3 +287,29 @@ def test_named_layout_uses_only_that_layout() -> None:
     assert nothing.reviews == [] and nothing.extractor is None
     micro = extract_reviews(page("shop_microdata.html"), f"{HOST}/shop/x/", layout="microdata")
     assert micro.extractor == "microdata" and len(micro.reviews) == 2
+
+
+_HREF = st.lists(st.sampled_from([*"ab/.?#;=&%:@!~ \t\n\r\\", "/..", "/.", "//", "é", "%2e"]), max_size=16).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    base=st.sampled_from([
+        f"{HOST}/shop/acme/2/", "https://Example.COM/a/b?c=1#f", "HTTP://host:80/p;q?x", "http://h",
+        "https://user:pw@h.example/x/../y", "ftp://h/x", "https://h.example/a%20b/",
+    ]),
+    href=st.builds("/{}".format, _HREF) | _HREF,
+)
+def test_links_are_made_absolute_as_urljoin_makes_them(base: str, href: str) -> None:
+    """Page.absolute's shortcut for plain root-relative links gives what urljoin gives."""
+    from urllib.parse import urljoin
+
+    from crawler.extractors.page import Page
+
+    page_ = Page(f"<html><head><base href='{base}'></head></html>", base)
+    stripped = href.strip()
+    if not stripped or stripped.startswith(("#", "javascript:", "mailto:")):
+        assert page_.absolute(href) is None
+        return
+    expected = urljoin(page_.base_url, stripped)
+    assert page_.absolute(href) == (expected if expected.startswith(("http://", "https://")) else None)

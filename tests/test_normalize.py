@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler.extractors import extract_reviews
 from crawler.fields import (
+    _DETECT_PREFIX,
+    _LETTER,
+    _MIN_LETTERS,
     clean_text,
     detect_language,
     looks_english,
@@ -113,6 +118,18 @@ def test_missing_and_out_of_range_ratings_are_none(value: object, worst: object,
 )
 def test_language_detection(text: str, code: str) -> None:
     assert detect_language(text) == code
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*"abcdefghijklmnopqrstuvwxyz '.,!?0123456789", " the ", " and ", " was ",
+                                 " very ", " staff ", " it ", " i ", " der ", " le "]), max_size=60).map("".join))
+def test_english_found_without_counting_letters_has_letters_enough(text: str) -> None:
+    """detect_language answers "en" for an ASCII text that looks English before it counts letters:
+    safe because such a text always has the letters the count asks for."""
+    sample = text[:_DETECT_PREFIX]
+    if looks_english(sample):
+        assert len(_LETTER.findall(sample)) >= _MIN_LETTERS
+        assert detect_language(text) == "en"
 
 
 @pytest.mark.parametrize("text", [None, "", "👍👍🔥", "ok", "!!! 5/5"])

@@ -17,7 +17,7 @@ from scrapy.http import HtmlResponse
 from w3lib.encoding import html_to_unicode
 
 from crawler.decoding import FALLBACK, declared_encoding, detect_encoding
-from crawler.fields import _HTML_ELEMENTS, clean_text, clean_text_counted
+from crawler.fields import _HTML_ELEMENTS, _clean_any, clean_text, clean_text_counted
 
 # --------------------------------------------------------------------------- markup vs text
 
@@ -223,3 +223,15 @@ def test_detect_encoding_never_fails(body: bytes) -> None:
 
 def test_undecidable_bytes_fall_back_to_windows_1252() -> None:
     assert detect_encoding(b"<p>caf\xe9</p>") == FALLBACK
+
+
+# ------------------------------------------------------------------ the plain-ASCII fast path
+
+_PLAIN = st.text(st.sampled_from("ab Z.,'!?-;#%  \t\n\r\x0b\x0c\x00\x7f<&é\u00a0\u2028"), max_size=40)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_PLAIN | st.text(max_size=40))
+def test_the_plain_ascii_shortcut_cleans_as_every_step_would(text: str) -> None:
+    """A one-line printable ASCII text skips the general steps; whatever the text, the result is theirs."""
+    assert clean_text_counted(text) == (_clean_any(text) if text else ("", 0))
