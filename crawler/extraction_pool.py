@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import ctypes
 import fcntl
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -196,6 +197,10 @@ class _Worker:
         for fd in (request_write, reply_write):
             _widen(fd)
         context = multiprocessing.get_context("fork")  # starts with the extractors and layouts imported
+        # Everything alive now (modules, settings, layouts) lives as long as the crawl: out of the
+        # collector's sight it is neither scanned by every full collection in either process nor,
+        # in the worker, copied page by page when a collection touches it after the fork.
+        gc.freeze()
         self.process = context.Process(
             target=_serve,
             args=(request_read, reply_write, os.getpid(), [request_write, reply_read, *self._ends(others)]),
