@@ -15,7 +15,11 @@ import atexit
 import os
 import sys
 
-from scrapy.cmdline import execute
+from crawler.parent_death import die_with_launcher
+
+die_with_launcher()  # before Scrapy's imports: the shortest time an orphan could run
+
+from scrapy.cmdline import execute  # noqa: E402 - after the parent-death request on purpose
 
 
 def exit_status(code: object) -> int:

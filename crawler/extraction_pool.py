@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import fcntl
 import gc
 import itertools
@@ -36,7 +35,6 @@ import os
 import pickle
 import signal
 import struct
-import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -47,6 +45,7 @@ from crawler.clock import CLOCK_SETTING, crawl_clock, crawled_at
 from crawler.decoding import declared_encoding
 from crawler.extractors import ExtractionResult, extract_reviews
 from crawler.fields import normalize_item_counted
+from crawler.parent_death import die_with_parent
 from crawler.stat_keys import COUNTED
 
 if TYPE_CHECKING:
@@ -92,21 +91,6 @@ def extract_page(
     return result
 
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _die_with_crawl(crawl_pid: int) -> None:
-    """In a worker: the kernel SIGKILLs it when the crawl process dies (Linux).
-
-    A worker is forked with the crawl's descriptors, the launcher's writer lock among them
-    (crawler.launcher), so it must not outlive a killed crawl and keep the lock held.
-    """
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != crawl_pid:  # the crawl died before the hook ran: nobody will signal us
-        os._exit(1)
-
-
 _HEADER = struct.Struct("<I")  # a frame: its length, then a pickle
 PIPE_BYTES = 1 << 20  # room for several pages, so a page is handed over in one write
 
@@ -138,7 +122,7 @@ def _serve(requests: int, replies: int, crawl_pid: int, foreign: list[int]) -> N
     ``foreign`` are the crawl's ends of the pipes (this worker's and earlier ones'), inherited by
     the fork: closed here, or the worker would hold its own request pipe open and never see its end.
     """
-    _die_with_crawl(crawl_pid)
+    die_with_parent(crawl_pid)  # forked with the crawl's descriptors, the writer lock among them
     for fd in foreign:
         os.close(fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the crawl's to handle

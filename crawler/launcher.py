@@ -26,10 +26,8 @@ installed packages from whatever folder the caller is in.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.extractors.layout_config import load_layouts
 from crawler.identity import author_key
+from crawler.parent_death import PARENT_PID_ENV
 from crawler.progress import EXTENSION_PATH, PROGRESS_FILE_SETTING, PROGRESS_INTERVAL_SETTING
 from crawler.sources import is_due, select_sources, write_sources_file
 from storage.database import connect
@@ -133,37 +132,6 @@ class _ProgressReader:
             self.callback(snapshot)
 
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has the kernel SIGKILL the child when its parent dies (Linux).
-
-    Two things keep a killed parent from leaving a crawl behind. The writer lock's descriptor
-    is passed to the child (``held_lock_fds``), so the lock is released only when the child has
-    exited too: no second writer can start while the child may still write. And this hook
-    makes the child die with the parent (``PR_SET_PDEATHSIG``), so the lock is not held by an
-    orphan crawl that nobody waits for or times out. SIGKILL rather than SIGTERM: Scrapy's
-    graceful stop waits for requests in flight (up to DOWNLOAD_TIMEOUT) while holding the lock,
-    and a killed crawl's row is closed as ``interrupted`` by the next run anyway. The signal
-    follows the thread that started the child, which waits in ``_run_child`` until the child
-    ends. Elsewhere (no prctl) the child only keeps the lock.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in the child
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    parent = os.getpid()
-
-    def hook() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the hook ran: nobody will signal us
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
-
-
 def _wait(child: subprocess.Popen[bytes], timeout: float | None, reader: _ProgressReader | None) -> int:
     """The child's exit status, reading progress while it runs; TimeoutExpired past ``timeout``."""
     if reader is None:
@@ -188,10 +156,13 @@ def _run_child(
     """(exit status or None on timeout, the whole log)."""
     env = dict(os.environ)
     env["SCRAPY_SETTINGS_MODULE"] = SETTINGS_MODULE
+    # The child dies with this thread (crawler.parent_death) and keeps the writer lock until it
+    # has: no second writer can start while it may still write, and no orphan keeps the lock.
+    env[PARENT_PID_ENV] = str(os.getpid())
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as captured:
         with subprocess.Popen(
             argv, env=env, stdout=captured, stderr=subprocess.STDOUT,
-            pass_fds=held_lock_fds(), preexec_fn=_die_with_parent(),  # see _die_with_parent
+            pass_fds=held_lock_fds(),
         ) as child:  # fmt: skip
             try:
                 returncode: int | None = _wait(child, timeout, reader)
