@@ -181,10 +181,6 @@ class _Worker:
         for fd in (request_write, reply_write):
             _widen(fd)
         context = multiprocessing.get_context("fork")  # starts with the extractors and layouts imported
-        # Everything alive now (modules, settings, layouts) lives as long as the crawl: out of the
-        # collector's sight it is neither scanned by every full collection in either process nor,
-        # in the worker, copied page by page when a collection touches it after the fork.
-        gc.freeze()
         self.process = context.Process(
             target=_serve,
             args=(request_read, reply_write, os.getpid(), [request_write, reply_read, *self._ends(others)]),
@@ -288,6 +284,10 @@ class ExtractionPoolMiddleware:
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
+        # Everything alive now (modules, settings, layouts) lives as long as the crawl: out of the
+        # collector's sight it is neither scanned by every full collection in either process nor,
+        # in a worker, copied page by page when a collection touches it after the fork.
+        gc.freeze()
         workers: list[_Worker] = []
         for _ in range(self.processes):
             workers.append(_Worker(loop, workers))
