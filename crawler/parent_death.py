@@ -34,6 +34,7 @@ def die_with_parent(parent_pid: int) -> None:
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before the request: nobody will signal us
+        print(f"error: the process that started this one ({parent_pid}) is gone; stopping", file=sys.stderr)
         os._exit(1)
 
 

@@ -16,24 +16,14 @@ import pytest
 from crawl_support import load_sources
 from servers import LocalServer
 from test_crawl import FAST, three_page_site
+from test_scrapy_without_db import REFUSAL, scrapy
 
 from crawler.child import exit_status
-from crawler.launcher import run_crawl
-
-REPO = Path(__file__).resolve().parent.parent
+from crawler.launcher import CHILD_MODULE, run_crawl
 
 
 def child(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REPUTATION_", "SCRAPY_"))}
-    return subprocess.run(
-        [sys.executable, "-P", "-m", "crawler.child", *args],
-        cwd=cwd,
-        env={**clean, "SCRAPY_SETTINGS_MODULE": "crawler.settings", **env},
-        capture_output=True,
-        text=True,
-        timeout=600,  # Python and Scrapy starting on a loaded machine; a hang still ends
-        check=False,
-    )
+    return scrapy(args, cwd, module=CHILD_MODULE, SCRAPY_SETTINGS_MODULE="crawler.settings", **env)
 
 
 def test_exit_status_is_what_sys_exit_would_make_it(capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,11 +39,7 @@ def test_output_is_flushed_before_the_prompt_exit(tmp_path: Path) -> None:
 
 def test_a_refused_crawl_keeps_its_line_and_status(tmp_path: Path) -> None:
     done = child(["crawl", "reviews"], tmp_path, REPUTATION_DB="")
-    assert done.returncode == 1
-    assert done.stderr.splitlines() == [
-        "error: no database: set REPUTATION_DB=path/to/reputation.db in the environment "
-        "or pass -s REPUTATION_DB=path/to/reputation.db"
-    ]
+    assert (done.returncode, done.stderr.splitlines()) == (1, REFUSAL)
 
 
 def test_the_crawl_log_is_whole_after_the_prompt_exit(
@@ -98,3 +84,11 @@ def test_listing_and_names_outside_the_rule_load_every_spider() -> None:
     assert _loaded_after("assert loader.load('reviews_frontier').name == 'reviews_frontier'") == everything
     code = "try:\n    loader.load('no_such_spider')\nexcept KeyError as e:\n    print(e, file=sys.stderr)"
     assert _loaded_after(code) == everything
+
+
+def test_a_child_whose_launcher_is_gone_stops_with_one_line(tmp_path: Path) -> None:
+    """A crawl child started for a launcher that is no longer its parent exits at once, saying why."""
+    gone = os.getpid() + 1  # the child's parent is this process, never this number
+    done = child(["settings", "--get", "BOT_NAME"], tmp_path, REPUTATION_PARENT_PID=str(gone))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"error: the process that started this one ({gone}) is gone; stopping"]

@@ -23,10 +23,11 @@ REFUSAL = [
 ]
 
 
-def scrapy(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def scrapy(args: list[str], cwd: Path, *, module: str = "scrapy", **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS`` from ``cwd`` with none of our variables set but ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("REPUTATION_", "SCRAPY_"))}
     return subprocess.run(
-        [sys.executable, "-m", "scrapy", *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd,
         env={**clean, **env},
         capture_output=True,
