@@ -2,7 +2,8 @@
 
 Twisted's reactor cannot be restarted inside one process, so every crawl gets a fresh
 ``python -m crawler.child crawl reviews`` (Scrapy's own command line, ending without the
-interpreter's teardown); that also keeps a crawl's scheduler and memory apart from the caller. The parent only launches and reports:
+interpreter's teardown); that also keeps a crawl's scheduler and memory apart from the caller.
+The parent only launches and reports:
 
 - it loads the layout files (crawler/layouts.yaml and ``REPUTATION_LAYOUTS``) and resolves and
   validates the sources here (a missing or broken layout file, an unknown vendor or brand fails
