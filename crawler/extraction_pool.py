@@ -16,10 +16,11 @@ per page.
 
 ``REPUTATION_EXTRACT_PROCESSES`` sets the pool's size: by default one worker when the machine has
 more than one CPU, none (extraction in the crawl process, as before) otherwise or when set to 0.
-Workers are forked when the first page arrives, so they start with the crawl's modules and
-layouts already loaded. Anything that goes wrong in a worker (killed, an error) leaves the page
-to the callback, which extracts it itself: the workers can make a crawl faster, never lose or
-change a page.
+Workers are forked when the spider opens, so they start with the crawl's modules already
+loaded, and a worker's own preparation (the layouts, and extruct's import: see
+crawler.extractors.extruct_readers) runs beside the crawl's first requests, not before them.
+Anything that goes wrong in a worker (killed, an error) leaves the page to the callback, which
+extracts it itself: the workers can make a crawl faster, never lose or change a page.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.clock import CLOCK_SETTING, crawl_clock, crawled_at
 from crawler.decoding import declared_encoding
-from crawler.extractors import ExtractionResult, extract_reviews
+from crawler.extractors import ExtractionResult, extract_reviews, prepare
 from crawler.fields import normalize_item_counted
 from crawler.parent_death import die_with_parent
 from crawler.stat_keys import COUNTED
@@ -126,6 +127,7 @@ def _serve(requests: int, replies: int, crawl_pid: int, foreign: list[int]) -> N
     for fd in foreign:
         os.close(fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the crawl's to handle
+    prepare()  # layouts and extruct, loaded here beside the crawl, not in the crawl process's start
     out = os.fdopen(replies, "wb", buffering=1 << 16)
     while True:
         try:
@@ -272,6 +274,7 @@ class ExtractionPoolMiddleware:
         self.tasks = itertools.count()
         self.broken = False
         self.clock = crawl_clock(crawler.settings.get(CLOCK_SETTING))
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -295,11 +298,24 @@ class ExtractionPoolMiddleware:
         for worker in workers:
             await worker.connect()
 
+    def _starting(self) -> asyncio.Future[None]:
+        """The workers' start, begun on the first call (pages arriving meanwhile wait for it)."""
+        if self.starting is None:
+            self.starting = asyncio.ensure_future(self._start())
+        return self.starting
+
+    def spider_opened(self, spider: Any = None) -> None:
+        """Fork the workers now, while the crawl sends its first requests (see module doc)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop running (the middleware driven by hand): the first page forks them
+            return
+        # a fork that fails is reported to the pages that wait for it; none may come
+        self._starting().add_done_callback(lambda done: done.cancelled() or done.exception())
+
     async def _worker(self) -> _Worker:
         """The live worker with the fewest pages out, forking the workers on first use."""
-        if self.starting is None:  # the first page forks them; pages arriving meanwhile wait
-            self.starting = asyncio.ensure_future(self._start())
-        await self.starting
+        await self._starting()
         alive = [w for w in self.workers if w.alive]
         if not alive:
             raise WorkerFailed("every extraction worker is gone")

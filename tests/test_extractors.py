@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,6 +121,25 @@ def test_microdata_reader_matches_extruct(name: str | None) -> None:
         assert review["reviewBody"][0].startswith("Slow refund, but polite.")
         assert "track" not in review["reviewBody"][0]
         assert review["reviewBody"][1] == "Plain bold text\n\nin two paragraphs"
+
+
+def test_the_crawl_process_imports_extruct_only_when_a_page_needs_it() -> None:
+    """Importing the reviews spider and its extraction pool leaves extruct (and the microformat
+    and RDFa stacks it brings) out; ``prepare``, as a worker calls it, and a page both load it."""
+    script = (
+        "import sys\n"
+        "import spiders.reviews, crawler.extraction_pool, crawler.pipelines.store\n"
+        "heavy = ('extruct', 'mf2py', 'rdflib', 'bs4')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+        "from crawler.extractors import prepare\n"
+        "prepare()\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent, check=True)  # fmt: skip
+    before, after = done.stdout.splitlines()
+    assert before == "[]"
+    assert after == "['extruct', 'mf2py', 'rdflib', 'bs4']"
 
 
 def test_rdfa_reviews() -> None:

@@ -22,7 +22,7 @@ from crawler.extractors.page import Page
 from crawler.extractors.platforms import PLATFORMS
 from crawler.extractors.platforms import recognise as recognise_platforms
 from crawler.extractors.result import Aggregate, ExtractionError, ExtractionResult
-from crawler.extractors.structured import SYNTAXES, extract_structured
+from crawler.extractors.structured import SYNTAXES, extract_structured, readers
 from crawler.items import ReviewItem
 
 __all__ = [
@@ -35,10 +35,18 @@ __all__ = [
     "LayoutError",
     "extract_reviews",
     "layout_names",
+    "prepare",
 ]
 
 AUTO = "auto"
 BUILTIN_EXTRACTORS = (*SYNTAXES, GENERIC_NAME, *PLATFORMS)
+
+
+def prepare() -> None:
+    """Load what extraction needs before the first page: the layouts, and extruct (imported on
+    first use otherwise, see crawler.extractors.extruct_readers). For an extraction worker."""
+    load_layouts()
+    readers()
 
 
 def layout_names() -> list[str]:

@@ -1,19 +1,14 @@
 """schema.org structured data (JSON-LD, microdata, RDFa) via extruct.
 
 Each syntax runs only when the page has markup for it, and JSON-LD blocks are read one at a
-time so that one broken block does not hide the good ones next to it.
+time so that one broken block does not hide the good ones next to it. extruct itself is
+imported on the first page that needs it (crawler.extractors.extruct_readers says why).
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
-
-import extruct
-import html_text
-from extruct.jsonld import JsonLdExtractor
-from extruct.uniform import _umicrodata_microformat  # extract(uniform=True)'s own microdata step
-from extruct.w3cmicrodata import MicrodataExtractor
-from lxml import etree
 
 from crawler.extractors.page import Page
 from crawler.extractors.result import ExtractionError, ExtractionResult
@@ -26,8 +21,15 @@ _MICRODATA_XPATH = "//*[@itemscope]"
 _RDFA_XPATH = "//*[@typeof]"
 
 
+def readers() -> ModuleType:
+    """crawler.extractors.extruct_readers, imported the first time a page (or a worker) asks."""
+    from crawler.extractors import extruct_readers
+
+    return extruct_readers
+
+
 def _jsonld_roots(page: Page, errors: list[ExtractionError]) -> list[Any]:
-    extractor = JsonLdExtractor()
+    extractor = readers().JsonLdExtractor()
     roots: list[Any] = []
     for index, script in enumerate(page.selector.xpath(_JSONLD_XPATH), start=1):
         try:
@@ -37,29 +39,9 @@ def _jsonld_roots(page: Page, errors: list[ExtractionError]) -> list[Any]:
     return roots
 
 
-class _Microdata(MicrodataExtractor):
-    """extruct's microdata reader, minus a cleaned deep copy of every text-valued property.
-
-    extruct copies each such element and strips scripts, styles, comments, links and meta tags
-    before reading its text; when the element holds none of those the copy reads the same, and
-    skipping it is most of the reader's time on a listing page.
-    """
-
-    _NEEDS_CLEANING = etree.XPath(
-        "boolean(descendant-or-self::*[self::script or self::style or self::link or self::meta"
-        " or self::noscript] | descendant::comment() | descendant::processing-instruction())"
-    )
-
-    def _extract_textContent(self, node: Any) -> str:  # noqa: N802 - extruct's name
-        if self._NEEDS_CLEANING(node):
-            return str(super()._extract_textContent(node))
-        return str(html_text.etree_to_text(node))
-
-
 def _microdata_roots(page: Page, errors: list[ExtractionError]) -> list[Any]:
     try:
-        items = _Microdata().extract_items(page.selector.root, page.base_url)
-        return list(_umicrodata_microformat(items, schema_context="http://schema.org"))
+        return list(readers().microdata_items(page.selector.root, page.base_url))
     except Exception as exc:
         errors.append(ExtractionError("microdata", "unreadable", str(exc)))
         return []
@@ -68,11 +50,11 @@ def _microdata_roots(page: Page, errors: list[ExtractionError]) -> list[Any]:
 def _rdfa_roots(page: Page, errors: list[ExtractionError]) -> list[Any]:
     # RDFa needs extruct's DOM-flavoured parse, so it re-parses; it only runs when typeof= exists.
     try:
-        data = extruct.extract(page.text.encode("utf-8"), base_url=page.base_url, syntaxes=["rdfa"])
+        nodes = readers().rdfa_nodes(page.text, page.base_url)
     except Exception as exc:
         errors.append(ExtractionError("rdfa", "unreadable", str(exc)))
         return []
-    return [compact(node) for node in data.get("rdfa", [])]
+    return [compact(node) for node in nodes]
 
 
 _ROOTS = {
