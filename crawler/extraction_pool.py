@@ -46,6 +46,7 @@ from crawler.clock import CLOCK_SETTING, crawl_clock, crawled_at
 from crawler.decoding import declared_encoding
 from crawler.extractors import ExtractionResult, extract_reviews, prepare
 from crawler.fields import normalize_item_counted
+from crawler.identity import identify
 from crawler.parent_death import die_with_parent
 from crawler.stat_keys import COUNTED
 
@@ -68,19 +69,21 @@ class PreExtracted(NamedTuple):
     url: str
     layout: str
     encoding: str | None
+    source_id: str
     crawled_at: str
     result: ExtractionResult
 
 
 def extract_page(
-    body: bytes, url: str, layout: str, encoding: str | None, crawled_at: str
+    body: bytes, url: str, layout: str, encoding: str | None, source_id: str, crawled_at: str
 ) -> ExtractionResult:
-    """The worker's job: a page's reviews, extracted and with their derived fields filled.
+    """The worker's job: a page's reviews, extracted, with their derived fields and names filled.
 
     Each review with text is normalised here (crawler.fields, as the normalise pipeline would,
     against the page's ``crawled_at``) and marked ``normalised``, so the crawl process only
-    counts what was replaced; a review without text is left raw for the validate pipeline to
-    drop and count.
+    counts what was replaced; one whose text is still there is then named as its listing's
+    (crawler.identity.identify, as the dedupe pipeline would). A review without text is left
+    raw for the validate pipeline to drop and count.
     """
     result = extract_reviews(body, url, layout, encoding=encoding)
     moment = datetime.fromisoformat(crawled_at)
@@ -89,6 +92,9 @@ def extract_page(
             review.crawled_at = crawled_at
             review.invalid_chars_replaced = normalize_item_counted(review, moment).replaced
             review.normalised = True
+            if (review.body or "").strip():  # else the normalise pipeline drops it
+                review.source_id = source_id
+                identify(review)
     return result
 
 
@@ -253,12 +259,12 @@ def default_processes() -> int:
 
 
 def take_pre_extracted(
-    meta: dict[str, Any], url: str, layout: str, encoding: str | None
+    meta: dict[str, Any], url: str, layout: str, encoding: str | None, source_id: str
 ) -> PreExtracted | None:
     """The pool's work on this page when it was extracted with exactly these inputs, else None."""
     found = meta.pop(EXTRACTED_META, None)
-    inputs = (url, layout, encoding)
-    if isinstance(found, PreExtracted) and (found.url, found.layout, found.encoding) == inputs:
+    inputs = (url, layout, encoding, source_id)
+    if isinstance(found, PreExtracted) and (found.url, found.layout, found.encoding, found.source_id) == inputs:
         return found
     return None
 
@@ -330,7 +336,7 @@ class ExtractionPoolMiddleware:
         moment = crawled_at(self.clock)
         try:
             worker = await self._worker()
-            args = (response.body, response.url, layout, encoding, moment)
+            args = (response.body, response.url, layout, encoding, str(source.id), moment)
             result = await worker.submit(next(self.tasks), args)
         except Exception as exc:  # a broken pool, a layout error: the callback extracts (and reports) it
             if self.crawler.stats is not None:
@@ -340,7 +346,9 @@ class ExtractionPoolMiddleware:
                 self.broken = True
                 logger.warning("extraction workers are gone (%s); extracting in the crawl process", exc)
             return response
-        request.meta[EXTRACTED_META] = PreExtracted(response.url, layout, encoding, moment, result)
+        request.meta[EXTRACTED_META] = PreExtracted(
+            response.url, layout, encoding, str(source.id), moment, result
+        )
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(POOL_PAGES)
         return response

@@ -130,6 +130,27 @@ def item_review_id(item: ReviewItem) -> str:
     )
 
 
+def identify(item: ReviewItem) -> None:
+    """Name a normalised item as it is stored: site id normalised, id, content key and body hash.
+
+    Its author pseudonym needs the crawl's key and is the dedupe pipeline's. The content key is
+    hashed once here and kept on the item (``content_key``) for the store, which matches by it.
+    """
+    assert item.source_id is not None and item.body is not None
+    item.site_review_id = normalise_site_id(item.site_review_id)
+    item.content_key = item_content_key(item)
+    item.id = item_review_id(item) if item.site_review_id else "h:" + item.content_key
+    item.body_hash = body_hash(item.body)
+    item.identified = True
+
+
+def stored_content_key(item: ReviewItem) -> str:
+    """The content key the store matches ``item`` by: the one ``identify`` kept, else hashed now."""
+    if item.identified and item.content_key is not None:
+        return item.content_key
+    return item_content_key(item)
+
+
 def item_content_key(item: ReviewItem) -> str:
     """``content_key`` of a normalised item, as the store matches reviews that lack a site id."""
     assert item.source_id is not None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from crawler.fields import normalize_item_counted
-from crawler.identity import body_hash, item_content_key, item_review_id, normalise_site_id
+from crawler.identity import identify
 from crawler.items import ReviewItem
 from crawler.pipelines.normalize import crawled_moment
 from crawler.pipelines.review_writer import reviews_where_in
@@ -53,7 +53,8 @@ def identified(item: ReviewItem) -> Identified | None:
 
     A copy is normalised by the same function as the normalise pipeline (the id and hash are
     made of the cleaned text and parsed date), then named by crawler.identity as the dedupe
-    pipeline names it. The item itself is left as the extractor made it.
+    pipeline names it (a review the extraction worker named keeps its names). The item itself is
+    left as it was.
     """
     if item.source_id is None or not (item.body or "").strip():
         return None
@@ -62,11 +63,13 @@ def identified(item: ReviewItem) -> Identified | None:
         normalize_item_counted(twin, crawled_moment(twin))
     if not (twin.body or "").strip():
         return None
-    twin.site_review_id = normalise_site_id(twin.site_review_id)
+    if not twin.identified:
+        identify(twin)
+    assert twin.id is not None and twin.content_key is not None and twin.body_hash is not None
     return Identified(
-        id=item_review_id(twin),
-        content_key=item_content_key(twin),
-        body_hash=body_hash(twin.body or ""),
+        id=twin.id,
+        content_key=twin.content_key,
+        body_hash=twin.body_hash,
         site_review_id=twin.site_review_id,
         truncated=bool(twin.truncated),
     )

@@ -45,10 +45,14 @@ class ReviewItem:
     # normalise pipeline only counts; never stored or streamed (TRANSIENT_FIELDS)
     normalised: bool = False
     invalid_chars_replaced: int = 0
+    # set by crawler.identity.identify (beside the crawl, or by the dedupe pipeline): the id and
+    # hashes are filled and ``content_key`` is the one the store matches by
+    identified: bool = False
+    content_key: str | None = None
 
 
 # ReviewItem fields that live only inside one crawl process (see ``normalised`` above).
-TRANSIENT_FIELDS = frozenset({"normalised", "invalid_chars_replaced"})
+TRANSIENT_FIELDS = frozenset({"normalised", "invalid_chars_replaced", "identified", "content_key"})
 
 
 @dataclass

@@ -210,7 +210,7 @@ class ReviewsSpider(scrapy.Spider):
             stats.inc_value(keys.COUNTED + keys.CHARSET_GUESSED)
         try:
             # extracted in crawler.extraction_pool's worker while this process fetched, or here
-            pre = take_pre_extracted(response.meta, response.url, source.layout, encoding)
+            pre = take_pre_extracted(response.meta, response.url, source.layout, encoding, source.id)
             if pre is None:
                 moment = crawled_at(self.clock)
                 result = extract_reviews(response.body, response.url, source.layout, encoding=encoding)

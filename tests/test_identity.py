@@ -12,12 +12,23 @@ from pathlib import Path
 
 import pytest
 from crawl_support import rows
+from hypothesis import given
+from hypothesis import strategies as st
 from real_site import REAL_PAGES, crawl, needs_real_pages, register, serve, set_layout
 from servers import LocalServer
 
 import storage.database as database
 from crawler.extractors import extract_reviews
-from crawler.identity import normalise_site_id, review_id
+from crawler.identity import (
+    body_hash,
+    identify,
+    item_content_key,
+    item_review_id,
+    normalise_site_id,
+    review_id,
+    stored_content_key,
+)
+from crawler.items import ReviewItem
 from reputation.registry.loader import source_id
 from reputation.rollups.views import ensure_search
 from storage.database import connect
@@ -48,6 +59,28 @@ TRUSTPILOT = ("trustpilot_eventnet_2024.html", "trustpilot_studiosamo_it_2025.ht
 )
 def test_normalise_site_id(raw: str | None, expected: str | None) -> None:
     assert normalise_site_id(raw) == expected
+
+
+@given(
+    site_id=st.one_of(st.none(), st.just(""), st.text(max_size=30), st.sampled_from(["/reviews/abc", "#r1"])),
+    author=st.one_of(st.none(), st.text(max_size=20)),
+    body=st.text(min_size=1, max_size=80),
+    date=st.one_of(st.none(), st.just("2026-10-01")),
+    precision=st.sampled_from(["exact", "month", "relative", "missing"]),
+)
+def test_identify_names_an_item_as_the_separate_functions_do(
+    site_id: str | None, author: str | None, body: str, date: str | None, precision: str
+) -> None:
+    """One hashing of the content key, shared by the id and the store, changes no name."""
+    item = ReviewItem(source_id="acme-trustpilot", site_review_id=site_id, author=author, body=body,
+                      published_at=date, date_precision=precision)  # fmt: skip
+    twin = ReviewItem(**{**item.__dict__})
+    identify(item)
+    twin.site_review_id = normalise_site_id(twin.site_review_id)
+    assert item.identified and item.site_review_id == twin.site_review_id
+    assert item.id == item_review_id(twin)
+    assert item.content_key == item_content_key(twin) == stored_content_key(item) == stored_content_key(twin)
+    assert item.body_hash == body_hash(body)
 
 
 @needs_real_pages

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from crawler.crawl_db import CrawlDatabase
-from crawler.identity import author_hash, author_key, body_hash, item_review_id, normalise_site_id
+from crawler.identity import author_hash, author_key, identify
 from crawler.items import ReviewItem, ReviewOrPage
 from crawler.pipelines.validate import drop, per_review
 from crawler.stat_keys import DUPLICATE_IN_RUN
@@ -45,13 +45,15 @@ class DedupePipeline:
         return per_review(item, self.process_review)
 
     def process_review(self, item: ReviewItem) -> ReviewItem:
-        """One review's id, body hash and author pseudonym; a repeat of this run is dropped (counted)."""
-        assert item.source_id is not None and item.body is not None
-        item.site_review_id = normalise_site_id(item.site_review_id)
-        item.id = item_review_id(item)
+        """One review's id, body hash and author pseudonym; a repeat of this run is dropped (counted).
+
+        A review the extraction worker named already (crawler.extraction_pool) keeps its names.
+        """
+        if not item.identified:
+            identify(item)
+        assert item.id is not None
         if item.id in self.seen:
             drop(self.stats, DUPLICATE_IN_RUN, item.id)
         self.seen.add(item.id)
-        item.body_hash = body_hash(item.body)
         item.author_hash = author_hash(item.author, self.key)
         return item

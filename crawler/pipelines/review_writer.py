@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.aggregates import SourceAggregate
-from crawler.identity import item_content_key
+from crawler.identity import stored_content_key
 from crawler.items import ReviewItem
 
 # Columns copied from an item to its row as they are; first_seen and the run ids are set here,
@@ -132,7 +132,7 @@ def write_batch(
     this batch that matched the same stored row, which is dropped).
     """
     counts: Counter[str] = Counter()
-    keys = [item_content_key(item) for item in batch]  # one per item, in batch order
+    keys = [stored_content_key(item) for item in batch]  # one per item, in batch order
     known = {row.id: row for row in _select(conn, "id", [item.id for item in batch if item.id])}
     missing_keys = list({key for item, key in zip(batch, keys, strict=True) if item.id not in known})
     by_key: dict[str, list[StoredRow]] = {}
