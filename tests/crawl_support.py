@@ -1,8 +1,12 @@
 """Setup shared by the crawl tests: a registry of brands and sources loaded into a real database,
-schema.org Review nodes for the pages the test sites serve, and rows read back."""
+schema.org Review nodes for the pages the test sites serve, rows read back, and the modules a
+fresh crawl interpreter imports."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,3 +81,13 @@ def rows(db_path: Path, sql: str, params: list[Any] | None = None) -> list[dict[
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
         db.close()
+
+
+def modules_loaded_after(code: str, pattern: str) -> list[str]:
+    """The modules whose whole name matches ``pattern`` (a regex) that a fresh interpreter has
+    imported once it has run ``code`` with the project's Scrapy settings, sorted."""
+    script = f"import re, sys\n{code}\nprint(' '.join(sorted(m for m in sys.modules if re.fullmatch({pattern!r}, m))))\n"
+    env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=600, check=True)  # fmt: skip
+    return done.stdout.split()

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from crawl_support import load_sources
+from crawl_support import load_sources, modules_loaded_after
 from servers import LocalServer
 from test_crawl import FAST, three_page_site
 from test_scrapy_without_db import REFUSAL, scrapy
@@ -57,18 +56,13 @@ def test_the_crawl_log_is_whole_after_the_prompt_exit(
 
 
 def _loaded_after(code: str) -> list[str]:
-    script = (
-        "import sys\n"
+    """The ``spiders.*`` modules imported once ``code`` has run against the project's spider loader."""
+    setup = (
         "from scrapy.utils.project import get_project_settings\n"
         "from scrapy.spiderloader import get_spider_loader\n"
         "loader = get_spider_loader(get_project_settings())\n"
-        f"{code}\n"
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith('spiders.'))))\n"
     )
-    env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
-                          timeout=600, check=True)  # fmt: skip
-    return done.stdout.split()
+    return modules_loaded_after(setup + code, r"spiders\..+")
 
 
 def test_a_crawl_imports_only_its_own_spider() -> None:

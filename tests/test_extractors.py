@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from crawl_support import modules_loaded_after
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,20 +125,15 @@ def test_microdata_reader_matches_extruct(name: str | None) -> None:
 def test_the_crawl_process_imports_extruct_only_when_a_page_needs_it() -> None:
     """Importing the reviews spider and its extraction pool leaves extruct (and the microformat
     and RDFa stacks it brings) out; ``prepare``, as a worker calls it, and a page both load it."""
-    script = (
-        "import sys\n"
-        "import spiders.reviews, crawler.extraction_pool, crawler.pipelines.store\n"
-        "heavy = ('extruct', 'mf2py', 'rdflib', 'bs4')\n"
-        "print([m for m in heavy if m in sys.modules])\n"
-        "from crawler.extractors import prepare\n"
-        "prepare()\n"
-        "print([m for m in heavy if m in sys.modules])\n"
+    heavy = "extruct|mf2py|rdflib|bs4"
+    everything = ["bs4", "extruct", "mf2py", "rdflib"]
+    assert modules_loaded_after("import spiders.reviews, crawler.extraction_pool, crawler.pipelines.store", heavy) == []
+    assert modules_loaded_after("from crawler.extractors import prepare; prepare()", heavy) == everything
+    page_code = (
+        "from crawler.extractors import extract_reviews\n"
+        "extract_reviews('<script type=\"application/ld+json\">{}</script>', 'http://127.0.0.1:1/')"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parent.parent, check=True)  # fmt: skip
-    before, after = done.stdout.splitlines()
-    assert before == "[]"
-    assert after == "['extruct', 'mf2py', 'rdflib', 'bs4']"
+    assert modules_loaded_after(page_code, heavy) == everything
 
 
 def test_rdfa_reviews() -> None:
