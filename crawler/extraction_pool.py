@@ -331,12 +331,12 @@ class ExtractionPoolMiddleware:
         source = request.meta.get("source")
         if self.broken or source is None or response.status != 200:
             return response
-        layout = str(source.layout)
+        layout, source_id = str(source.layout), str(source.id)
         encoding = declared_encoding(response.headers.get(b"Content-Type"), response.body)
         moment = crawled_at(self.clock)
         try:
             worker = await self._worker()
-            args = (response.body, response.url, layout, encoding, str(source.id), moment)
+            args = (response.body, response.url, layout, encoding, source_id, moment)
             result = await worker.submit(next(self.tasks), args)
         except Exception as exc:  # a broken pool, a layout error: the callback extracts (and reports) it
             if self.crawler.stats is not None:
@@ -346,9 +346,7 @@ class ExtractionPoolMiddleware:
                 self.broken = True
                 logger.warning("extraction workers are gone (%s); extracting in the crawl process", exc)
             return response
-        request.meta[EXTRACTED_META] = PreExtracted(
-            response.url, layout, encoding, str(source.id), moment, result
-        )
+        request.meta[EXTRACTED_META] = PreExtracted(response.url, layout, encoding, source_id, moment, result)
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(POOL_PAGES)
         return response

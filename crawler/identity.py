@@ -36,6 +36,7 @@ AUTHOR_KEY_SETTING = "author_hash_key"  # where releases before the key file kep
 AUTHOR_KEY_ENV = "REPUTATION_AUTHOR_KEY"
 KEY_FILE_SUFFIX = ".key"
 HASH_ID_LENGTH = 32  # hex characters (128 bits) for content-hash ids
+HASH_ID_PREFIX = "h:"  # a content-hash id is this prefix and the content key
 
 _DIGIT = re.compile(r"[0-9]")  # as GLOB '*[0-9]*' in migration 8
 # Per-process key for in-memory databases: the data dies with the process, so may the key.
@@ -114,7 +115,7 @@ def review_id(
         date_precision=date_precision,
         body=body,
     )
-    return "h:" + key
+    return HASH_ID_PREFIX + key
 
 
 def item_review_id(item: ReviewItem) -> str:
@@ -139,7 +140,7 @@ def identify(item: ReviewItem) -> None:
     assert item.source_id is not None and item.body is not None
     item.site_review_id = normalise_site_id(item.site_review_id)
     item.content_key = item_content_key(item)
-    item.id = item_review_id(item) if item.site_review_id else "h:" + item.content_key
+    item.id = item_review_id(item) if item.site_review_id else HASH_ID_PREFIX + item.content_key
     item.body_hash = body_hash(item.body)
     item.identified = True
 
