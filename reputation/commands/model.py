@@ -49,6 +49,12 @@ def model() -> None:
     "--trainable-layers", type=click.IntRange(1, 6), default=None, help="Top encoder layers to fine-tune."
 )
 @click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of the weight initialisation and batch order (the data split never moves) [default: 13].",
+)
+@click.option(
     "--device",
     default="auto",
     show_default=True,
@@ -67,6 +73,7 @@ def train_command(
     epochs: int | None,
     limit: int | None,
     trainable_layers: int | None,
+    seed: int | None,
     device: str,
     data_dir: Path | None,
 ) -> None:
@@ -76,6 +83,7 @@ def train_command(
     Examples:
       reputation model train
       reputation model train --limit 2000 --epochs 1 --device cpu --out /tmp/model
+      reputation model train --seed 29 --out /tmp/seed-29
     """
     # torch and transformers only when training: `reputation --help` and `model path` stay fast
     from sentiment.training.recipe import run_recipe
@@ -86,6 +94,8 @@ def train_command(
         cfg.epochs = epochs
     if trainable_layers is not None:
         cfg.trainable_layers = trainable_layers
+    if seed is not None:
+        cfg.seed = seed
     target = out_dir or artefact_dir()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
