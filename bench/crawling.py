@@ -7,11 +7,18 @@ its own child Scrapy process, timed end to end. The bare spider only parses pagi
 so its pages/s is what Scrapy plus the server can do; the product's share of it is the figure.
 The product runs with its defaults, so on a machine with a second CPU its listing pages are
 extracted in a worker process beside the crawl (crawler.extraction_pool).
+
+One more row says how much room the machine has for that second process: the bare spider again,
+while a process that only spins holds one CPU. On a two-CPU machine the spinning process, the
+loopback server and the spider share two CPUs, as the product's worker, server and crawl do; the
+bare spider's share of its own speed there shows what any two-process crawl gives up before it
+does any work of its own.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -93,6 +100,24 @@ def _bare(urls_file: Path, stats_file: Path) -> tuple[float, int]:
     return seconds, int(json.loads(stats_file.read_text())["pages"])
 
 
+SPIN = "import sys\nfrom crawler.parent_death import die_with_parent\ndie_with_parent(int(sys.argv[1]))\nwhile True: pass"
+
+
+def _spinning() -> subprocess.Popen[bytes]:
+    """A process that only spins (at normal priority) to take one CPU, and dies with the benchmark."""
+    return subprocess.Popen([sys.executable, "-c", SPIN, str(os.getpid())], stdin=subprocess.DEVNULL,
+                            cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+
+
+def _bare_beside_spinner(urls_file: Path, stats_file: Path) -> tuple[float, int]:
+    spinner = _spinning()
+    try:
+        return _bare(urls_file, stats_file)
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def server_capacity(base_url: str, paths: list[str], seconds: float = 3.0, clients: int = CONCURRENCY) -> float:
     """Pages/s the server hands to ``clients`` keep-alive threads (no parsing): is it the bottleneck?"""
     host = urlsplit(base_url)
@@ -132,16 +157,18 @@ def run(workdir: Path, *, quick: bool, repetitions: int, say: Callable[[str], No
         urls_file.write_text("".join(f"{base_url}{s['path']}\n" for s in manifest.sources))
         listing = [p.relative_to(site).as_posix() for p in site.rglob("index.html")]
         capacity = server_capacity(base_url, ["/" + p.removesuffix("index.html") for p in listing])
-        ours, bare, ours_reviews, pages_seen = [], [], [], []
+        ours, bare, crowded, ours_reviews, pages_seen = [], [], [], [], []
         for rep in range(repetitions):  # interleaved
             seconds, pages, stored = _product(template, workdir / f"crawl-{rep}.db")
             ours.append(pages / seconds)
             ours_reviews.append(stored / seconds)
             b_seconds, b_pages = _bare(urls_file, workdir / "bare-stats.json")
             bare.append(b_pages / b_seconds)
+            c_seconds, c_pages = _bare_beside_spinner(urls_file, workdir / "bare-stats.json")
+            crowded.append(c_pages / c_seconds)
             pages_seen.append((pages, b_pages, stored))
             say(f"  rep {rep + 1}: reputation crawl {pages} pages, {stored} reviews in {seconds:.1f} s; "
-                f"bare spider {b_pages} pages in {b_seconds:.1f} s")
+                f"bare spider {b_pages} pages in {b_seconds:.1f} s, {c_seconds:.1f} s beside a spinning process")
     pages, b_pages, stored = pages_seen[-1]
     from crawler.extraction_pool import default_processes
 
@@ -153,6 +180,10 @@ def run(workdir: Path, *, quick: bool, repetitions: int, say: Callable[[str], No
         .check(lambda _v, _b, ratio: ratio >= TARGET_SHARE, f"ratio >= {TARGET_SHARE:.0%}"),
         Figure("crawl", "reputation crawl reviews/s (stored)", median(ours_reviews), "reviews/s",
                note=f"{stored:,} of {manifest.total_reviews:,} reviews stored", samples=ours_reviews),
+        Figure("crawl", "bare Scrapy spider beside a process spinning on one CPU", median(crowded), "pages/s",
+               median(bare), "bare Scrapy spider alone", samples=crowded, baseline_samples=bare,
+               note=f"{os.cpu_count()} CPUs; the ratio is the share of its own speed a one-process crawl keeps "
+                    "when a second process holds a CPU"),
         Figure("crawl", "loopback server alone (keep-alive clients, no parsing)", capacity, "pages/s",
                note=f"{CONCURRENCY} client threads in the benchmark process"),
     ]  # fmt: skip
