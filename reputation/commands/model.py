@@ -14,7 +14,7 @@ from sentiment.default_model import (
     default_model_dir,
     default_model_revision,
 )
-from sentiment.training.data import TrainingDataError
+from sentiment.training.data import SEED, TrainingDataError
 from storage.errors import ReputationError
 
 
@@ -51,8 +51,9 @@ def model() -> None:
 @click.option(
     "--seed",
     type=int,
-    default=None,
-    help="Seed of the weight initialisation and batch order (the data split never moves) [default: 13].",
+    default=SEED,
+    show_default=True,
+    help="Seed of the weight initialisation and batch order (the data split never moves).",
 )
 @click.option(
     "--device",
@@ -73,7 +74,7 @@ def train_command(
     epochs: int | None,
     limit: int | None,
     trainable_layers: int | None,
-    seed: int | None,
+    seed: int,
     device: str,
     data_dir: Path | None,
 ) -> None:
@@ -89,13 +90,11 @@ def train_command(
     from sentiment.training.recipe import run_recipe
     from sentiment.training.train import TrainConfig
 
-    cfg = TrainConfig(limit=limit, device=device)
+    cfg = TrainConfig(limit=limit, device=device, seed=seed)
     if epochs is not None:
         cfg.epochs = epochs
     if trainable_layers is not None:
         cfg.trainable_layers = trainable_layers
-    if seed is not None:
-        cfg.seed = seed
     target = out_dir or artefact_dir()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
