@@ -187,6 +187,9 @@ def _clean_any(s: str) -> CleanText:
     if "<" in text:
         text = _strip_markup(text)
     if "&" in text:
+        # invisible characters go before entities are decoded too: removed only afterwards, one
+        # inside a would-be entity ("&#\x080") leaves "&#0", which a second cleaning would decode
+        text = _INVISIBLE.sub("", text)
         before = text.count("\ufffd")
         text = replace_entities(text, remove_illegal=False)  # "&#xD800;" and "&#0;" become U+FFFD
         text = _replace_invalid(text)[0]  # "&#xFDD0;" decodes to a noncharacter
