@@ -13,25 +13,34 @@ while a process that only spins holds one CPU. On a two-CPU machine the spinning
 loopback server and the spider share two CPUs, as the product's worker, server and crawl do; the
 bare spider's share of its own speed there shows what any two-process crawl gives up before it
 does any work of its own.
+
+Two more rows count CPU time, from ``getrusage``: the CPU seconds per page of the product's
+processes (the crawl child and its extraction worker) against the bare spider's, and the most
+pages/s the product's CPU use allows on this machine: a crawl cannot finish before its processes
+and the loopback server have had their CPU seconds, spread over every CPU at best. Where that
+ceiling sits below the target, the machine, not the product's waiting, bounds the ratio.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from http.client import HTTPConnection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from bench.report import Figure, median
 
+R = TypeVar("R")
 TARGET_SHARE = 0.8
 CONCURRENCY = 16
 SETTINGS: dict[str, Any] = {
@@ -77,6 +86,33 @@ def _product(template: Path, target: Path) -> tuple[float, int, int]:
     run = run_crawl(target, settings=SETTINGS, timeout=900)
     seconds = time.perf_counter() - start
     return seconds, int(run["pages"]), int(run["items_new"])
+
+
+class CpuUse(NamedTuple):
+    """CPU seconds a run took: its child processes' (with theirs), and this process's meanwhile."""
+
+    children: float
+    here: float  # the loopback server's threads, and the run's own steps in this process
+
+
+def _cpu_totals() -> CpuUse:
+    here = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped children and their reaped ones
+    return CpuUse(children.ru_utime + children.ru_stime, here.ru_utime + here.ru_stime)
+
+
+def with_cpu(run: Callable[[], R]) -> tuple[R, CpuUse]:
+    """``run()``'s result and the CPU it used; its children must have exited and been waited for."""
+    before = _cpu_totals()
+    result = run()
+    after = _cpu_totals()
+    return result, CpuUse(after.children - before.children, after.here - before.here)
+
+
+def cpu_ceiling(pages: int, cpu: CpuUse, cpus: int) -> float:
+    """The most pages/s a run could have reached: all of its CPU seconds spread over every CPU."""
+    busy = (cpu.children + cpu.here) / max(1, cpus)
+    return pages / busy if busy > 0 else float("inf")
 
 
 def _bare(urls_file: Path, stats_file: Path) -> tuple[float, int]:
@@ -158,17 +194,24 @@ def run(workdir: Path, *, quick: bool, repetitions: int, say: Callable[[str], No
         listing = [p.relative_to(site).as_posix() for p in site.rglob("index.html")]
         capacity = server_capacity(base_url, ["/" + p.removesuffix("index.html") for p in listing])
         ours, bare, crowded, ours_reviews, pages_seen = [], [], [], [], []
+        ours_cpu, bare_cpu, ceiling = [], [], []  # ms per page; pages/s
+        cpus = os.cpu_count() or 1
         for rep in range(repetitions):  # interleaved
-            seconds, pages, stored = _product(template, workdir / f"crawl-{rep}.db")
+            (seconds, pages, stored), cpu = with_cpu(partial(_product, template, workdir / f"crawl-{rep}.db"))
             ours.append(pages / seconds)
             ours_reviews.append(stored / seconds)
-            b_seconds, b_pages = _bare(urls_file, workdir / "bare-stats.json")
+            ours_cpu.append(1000 * cpu.children / pages)
+            ceiling.append(cpu_ceiling(pages, cpu, cpus))
+            (b_seconds, b_pages), b_cpu = with_cpu(partial(_bare, urls_file, workdir / "bare-stats.json"))
             bare.append(b_pages / b_seconds)
+            bare_cpu.append(1000 * b_cpu.children / b_pages)
             c_seconds, c_pages = _bare_beside_spinner(urls_file, workdir / "bare-stats.json")
             crowded.append(c_pages / c_seconds)
             pages_seen.append((pages, b_pages, stored))
-            say(f"  rep {rep + 1}: reputation crawl {pages} pages, {stored} reviews in {seconds:.1f} s; "
-                f"bare spider {b_pages} pages in {b_seconds:.1f} s, {c_seconds:.1f} s beside a spinning process")
+            say(f"  rep {rep + 1}: reputation crawl {pages} pages, {stored} reviews in {seconds:.1f} s "
+                f"({cpu.children:.1f} CPU-s, server {cpu.here:.1f}); bare spider {b_pages} pages in "
+                f"{b_seconds:.1f} s ({b_cpu.children:.1f} CPU-s, server {b_cpu.here:.1f}), "
+                f"{c_seconds:.1f} s beside a spinning process")
     pages, b_pages, stored = pages_seen[-1]
     from crawler.extraction_pool import default_processes
 
@@ -184,6 +227,14 @@ def run(workdir: Path, *, quick: bool, repetitions: int, say: Callable[[str], No
                median(bare), "bare Scrapy spider alone", samples=crowded, baseline_samples=bare,
                note=f"{os.cpu_count()} CPUs; the ratio is the share of its own speed a one-process crawl keeps "
                     "when a second process holds a CPU"),
+        Figure("crawl", "CPU time per page: reputation crawl (crawl process and extraction worker)",
+               median(ours_cpu), "ms/page", median(bare_cpu), "bare Scrapy spider", lower_is_better=True,
+               samples=ours_cpu, baseline_samples=bare_cpu,
+               note="user + system CPU of the child processes, from getrusage; the server's is not in it"),
+        Figure("crawl", f"most pages/s the crawl's CPU use allows on {cpus} CPUs (computed)", median(ceiling),
+               "pages/s", median(bare), "bare Scrapy spider, measured", samples=ceiling, baseline_samples=bare,
+               note="the crawl's processes' and the loopback server's CPU seconds spread over every CPU; "
+                    "its ratio is the highest crawl ratio this machine allows"),
         Figure("crawl", "loopback server alone (keep-alive clients, no parsing)", capacity, "pages/s",
                note=f"{CONCURRENCY} client threads in the benchmark process"),
     ]  # fmt: skip
