@@ -225,7 +225,7 @@ def run(workdir: Path, *, quick: bool, repetitions: int, say: Callable[[str], No
                note=f"{stored:,} of {manifest.total_reviews:,} reviews stored", samples=ours_reviews),
         Figure("crawl", "bare Scrapy spider beside a process spinning on one CPU", median(crowded), "pages/s",
                median(bare), "bare Scrapy spider alone", samples=crowded, baseline_samples=bare,
-               note=f"{os.cpu_count()} CPUs; the ratio is the share of its own speed a one-process crawl keeps "
+               note=f"{cpus} CPUs; the ratio is the share of its own speed a one-process crawl keeps "
                     "when a second process holds a CPU"),
         Figure("crawl", "CPU time per page: reputation crawl (crawl process and extraction worker)",
                median(ours_cpu), "ms/page", median(bare_cpu), "bare Scrapy spider", lower_is_better=True,
